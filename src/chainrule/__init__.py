@@ -1,0 +1,65 @@
+"""chainrule: neural networks from scratch in NumPy, every gradient by hand.
+
+The public API, re-exported here: layers, losses, optimizers, ``Sequential``,
+``gradcheck``, presets, MNIST loading and model files.
+"""
+
+from chainrule._version import __version__
+from chainrule.backend import precision, set_backend, set_default_dtype
+from chainrule.data import load_mnist
+from chainrule.errors import ChainruleError, DataError, ModelFileError
+from chainrule.gradcheck import GradCheckReport, gradcheck
+from chainrule.io import load_model, save_model
+from chainrule.layers import (
+    Dense,
+    Flatten,
+    Identity,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Rescaling,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from chainrule.losses import MSE, BinaryCrossEntropy, CrossEntropy, Loss
+from chainrule.model import History, Sequential
+from chainrule.optim import SGD, Optimizer
+from chainrule.parameter import Parameter
+from chainrule.presets import PRESETS, make_model
+
+__all__ = [
+    "MSE",
+    "PRESETS",
+    "SGD",
+    "BinaryCrossEntropy",
+    "ChainruleError",
+    "CrossEntropy",
+    "DataError",
+    "Dense",
+    "Flatten",
+    "GradCheckReport",
+    "History",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "ModelFileError",
+    "Optimizer",
+    "Parameter",
+    "ReLU",
+    "Rescaling",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "__version__",
+    "gradcheck",
+    "load_mnist",
+    "load_model",
+    "make_model",
+    "precision",
+    "save_model",
+    "set_backend",
+    "set_default_dtype",
+]

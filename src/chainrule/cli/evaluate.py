@@ -1,0 +1,55 @@
+"""``chainrule evaluate``: loss, accuracy, per-class accuracy and confusion matrix."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from chainrule.cli.common import add_data_dir, positive_int
+from chainrule.data import load_mnist
+from chainrule.io import load_model, read_header
+from chainrule.metrics import confusion_matrix, per_class_accuracy, predicted_classes
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "evaluate",
+        help="evaluate a saved model on the MNIST test set",
+        description="Load a model file and report loss, accuracy, per-class accuracy "
+        "and the confusion matrix on the 10,000 MNIST test images.",
+    )
+    parser.add_argument("model", metavar="FILE", help="a model file saved by chainrule")
+    add_data_dir(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=1000)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    header = read_header(args.model)
+    if model.loss is None:
+        raise ValueError(
+            f"{args.model} has no loss recorded, so it cannot be evaluated"
+        )
+    names = header.get("metadata", {}).get("class_names") or [str(i) for i in range(10)]
+    _, (x_test, y_test) = load_mnist(args.data_dir)
+    scores = model.evaluate(x_test, y_test, batch_size=args.batch_size)
+    logits = model.predict_logits(x_test, batch_size=args.batch_size)
+    matrix = confusion_matrix(y_test, predicted_classes(logits), len(names))
+    print(f"model: {args.model} ({model.count_params():,} parameters)")
+    print(f"test images: {len(x_test)}")
+    print(f"loss: {scores['loss']:.4f}")
+    print(f"accuracy: {100 * scores['accuracy']:.2f}%")
+    print("per-class accuracy:")
+    for name, acc, total in zip(
+        names, per_class_accuracy(matrix), matrix.sum(axis=1), strict=True
+    ):
+        print(f"  {name:>5}: {100 * acc:6.2f}%  ({total} images)")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(5, len(str(int(matrix.max()))) + 1)
+    print(" " * 7 + "".join(f"{n:>{width}}" for n in names))
+    for name, row in zip(names, matrix, strict=True):
+        print(f"  {name:>5}" + "".join(f"{int(v):>{width}}" for v in np.asarray(row)))
+    return 0

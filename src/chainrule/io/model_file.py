@@ -1,0 +1,222 @@
+"""Model files: ``.npz`` with a JSON architecture, loaded without pickle.
+
+Layout of the archive:
+
+- ``__chainrule__``: a JSON string with ``format``, ``format_version``,
+  ``library_version``, ``dtype``, ``input_shape``, ``layers`` (type and config of
+  each), ``loss``, ``optimizer`` (with its step count) and free ``metadata``;
+- one array per parameter under its dotted name (``layers.2.W``);
+- the optimizer's per-parameter state under ``optimizer.<i>.<key>``.
+
+Loading uses ``allow_pickle=False`` (opening a file never runs code), rebuilds
+only registered layer types, and checks every name, shape and dtype.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule._version import __version__
+from chainrule.atomic import atomic_write
+from chainrule.config import describe
+from chainrule.errors import ModelFileError
+from chainrule.layers.base import layer_from_config
+from chainrule.losses.base import loss_from_config
+from chainrule.model.sequential import Sequential
+from chainrule.optim.base import optimizer_from_config
+
+FORMAT = "chainrule-model"
+FORMAT_VERSION = (1, 0)
+HEADER = "__chainrule__"
+
+
+def save_model(
+    model: Sequential,
+    path: str | os.PathLike[str],
+    metadata: dict[str, Any] | None = None,
+    include_optimizer: bool = True,
+) -> None:
+    """Write ``model`` to ``path`` atomically (a crash never leaves half a file)."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"save_model expects a Sequential, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("save_model: the model is not built yet (no input shape)")
+    arrays = {name: backend.to_numpy(p.data) for name, p in model.named_parameters()}
+    optimizer = model.optimizer if include_optimizer else None
+    if optimizer is not None:
+        for i, state in enumerate(optimizer.state):
+            for key, value in state.items():
+                arrays[f"optimizer.{i}.{key}"] = backend.to_numpy(value)
+    header = {
+        "format": FORMAT,
+        "format_version": ".".join(map(str, FORMAT_VERSION)),
+        "library_version": __version__,
+        "dtype": model.dtype.name,
+        "input_shape": list(model.input_shape or ()),
+        "layers": [describe(layer) for layer in model.layers],
+        "loss": describe(model.loss) if model.loss is not None else None,
+        "optimizer": (
+            {**describe(optimizer), "iterations": optimizer.iterations}
+            if optimizer is not None
+            else None
+        ),
+        "metadata": metadata or {},
+    }
+    try:
+        text = json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"save_model: metadata must be plain JSON data ({exc})"
+        ) from exc
+    arrays[HEADER] = np.array(text)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON description stored in a model file (architecture, metadata)."""
+    with _open(path) as archive:
+        return _header(archive, path)
+
+
+def load_model(path: str | os.PathLike[str]) -> Sequential:
+    """Rebuild the model saved at ``path``; ``ModelFileError`` if anything is off."""
+    with _open(path) as archive:
+        header = _header(archive, path)
+        try:
+            layers = [layer_from_config(d) for d in header["layers"]]
+            model = Sequential(
+                layers, input_shape=tuple(header["input_shape"]), dtype=header["dtype"]
+            )
+            loss = loss_from_config(header["loss"]) if header.get("loss") else None
+            opt_desc = header.get("optimizer") or {}
+            if not isinstance(opt_desc, dict):
+                raise TypeError(f"optimizer must be an object, got {opt_desc!r}")
+            optimizer = None
+            if opt_desc:
+                optimizer = optimizer_from_config(
+                    {"type": opt_desc.get("type"), "config": opt_desc.get("config", {})}
+                )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"{path}: bad architecture description: {exc}"
+            ) from exc
+        names = set(archive.files) - {HEADER}
+        for name, p in model.named_parameters():
+            if name not in names:
+                raise ModelFileError(f"{path}: parameter {name} is missing")
+            value = _array(archive, name, path)
+            if value.shape != p.shape or value.dtype != p.dtype:
+                raise ModelFileError(
+                    f"{path}: parameter {name} should be {p.dtype} of shape {p.shape}, "
+                    f"found {value.dtype} of shape {value.shape}"
+                )
+            p.data[...] = backend.xp().asarray(value)
+            names.discard(name)
+        if optimizer is not None:
+            _restore_optimizer(optimizer, opt_desc, archive, names, model, path)
+        if names:
+            raise ModelFileError(
+                f"{path}: unexpected arrays not in the architecture: {sorted(names)}"
+            )
+    if loss is not None:
+        model.compile(loss, optimizer)
+    return model
+
+
+def _restore_optimizer(
+    optimizer: Any,
+    desc: dict[str, Any],
+    archive: Any,
+    names: set[str],
+    model: Sequential,
+    path: object,
+) -> None:
+    params = model.parameters()
+    state: list[dict[str, Any]] = [{} for _ in params]
+    for name in sorted(n for n in names if n.startswith("optimizer.")):
+        parts = name.split(".")
+        if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(params):
+            raise ModelFileError(f"{path}: unexpected optimizer array {name}")
+        value = _array(archive, name, path)
+        i = int(parts[1])
+        if value.shape != params[i].shape or value.dtype != params[i].dtype:
+            raise ModelFileError(
+                f"{path}: optimizer state {name} should match parameter {i} "
+                f"({params[i].dtype} {params[i].shape}), "
+                f"found {value.dtype} {value.shape}"
+            )
+        state[i][parts[2]] = backend.xp().asarray(value)
+        names.discard(name)
+    if any(state):
+        optimizer.state = state
+    iterations = desc.get("iterations", 0)
+    if (
+        isinstance(iterations, bool)
+        or not isinstance(iterations, int)
+        or iterations < 0
+    ):
+        raise ModelFileError(
+            f"{path}: optimizer iterations must be >= 0, got {iterations!r}"
+        )
+    optimizer.iterations = iterations
+
+
+def _open(path: str | os.PathLike[str]) -> Any:
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ModelFileError(
+            f"{path}: not a chainrule model file (expected an .npz archive): {exc}"
+        ) from exc
+
+
+def _array(archive: Any, name: str, path: object) -> np.ndarray[Any, Any]:
+    try:
+        return np.asarray(archive[name])
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(f"{path}: cannot read array {name}: {exc}") from exc
+
+
+def _header(archive: Any, path: object) -> dict[str, Any]:
+    if HEADER not in archive.files:
+        raise ModelFileError(
+            f"{path}: not a chainrule model file (no {HEADER} entry); "
+            "it may be a plain NumPy archive"
+        )
+    raw = _array(archive, HEADER, path)
+    if raw.dtype.kind != "U" or raw.shape != ():
+        raise ModelFileError(f"{path}: {HEADER} must be a JSON string")
+    try:
+        header = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: {HEADER} is not valid JSON: {exc}") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a {FORMAT} file")
+    version = str(header.get("format_version", ""))
+    try:
+        major = int(version.split(".")[0])
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: bad format_version {version!r}") from exc
+    if major > FORMAT_VERSION[0]:
+        raise ModelFileError(
+            f"{path}: format version {version} is newer than this chainrule "
+            f"({__version__}) reads ({FORMAT_VERSION[0]}.x); upgrade chainrule"
+        )
+    for key, kind in (("layers", list), ("input_shape", list), ("dtype", str)):
+        if not isinstance(header.get(key), kind):
+            raise ModelFileError(f"{path}: {key} must be a {kind.__name__}")
+    if not isinstance(header.get("metadata", {}), dict):
+        raise ModelFileError(f"{path}: metadata must be an object")
+    return header
+
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "read_header", "save_model"]

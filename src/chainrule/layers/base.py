@@ -1,0 +1,143 @@
+"""The layer contract: ``y, backward = layer(x)``, then ``dx = backward(dy)``.
+
+A layer's forward pass returns its own backward as a closure over exactly what
+that forward computed, so there is no cache to go stale: a backward belongs to
+the forward that made it. ``backward(dy)`` adds ``dL/dparam`` into each
+parameter's ``.grad`` (``+=``) and returns ``dL/dx``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.config import format_call, from_config
+from chainrule.parameter import Parameter
+from chainrule.types import Array, Backward, DTypeLike, Shape
+
+
+def no_backward(dy: Array) -> Array:
+    """The backward of a forward run with ``training=False``: there is none."""
+    raise RuntimeError(
+        "this forward pass ran with training=False, which keeps nothing for "
+        "backward; call the layer with training=True to get a usable backward"
+    )
+
+
+class Layer:
+    """Base class of all layers.
+
+    Subclasses implement :meth:`forward` and, if the output shape differs from
+    the input's, :meth:`compute_output_shape`; layers with parameters create
+    them in :meth:`build`. ``get_config`` returns the constructor arguments, so
+    a layer can be rebuilt from its JSON description (:func:`layer_from_config`).
+    """
+
+    registry: ClassVar[dict[str, type[Layer]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Layer.registry[cls.__name__] = cls
+
+    def __init__(self) -> None:
+        self.input_shape: Shape | None = None
+        self.output_shape: Shape | None = None
+
+    # ----------------------------------------------------------------- building
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def build(
+        self, input_shape: Shape, rng: np.random.Generator | None = None
+    ) -> Shape:
+        """Fix the input shape (without the batch axis), create parameters.
+
+        Returns the output shape. Raises ``ValueError`` naming the layer when the
+        input shape does not fit it.
+        """
+        input_shape = tuple(int(d) for d in input_shape)
+        output_shape = self.compute_output_shape(input_shape)
+        self._create_parameters(
+            input_shape, rng if rng is not None else np.random.default_rng()
+        )
+        self.input_shape, self.output_shape = input_shape, output_shape
+        return output_shape
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """Output shape for ``input_shape``; raise ``ValueError`` if it does not fit."""
+        return input_shape
+
+    def _create_parameters(self, input_shape: Shape, rng: np.random.Generator) -> None:
+        """Create this layer's parameters (none by default)."""
+
+    # ------------------------------------------------------------------ running
+    def __call__(self, x: Array, training: bool = True) -> tuple[Array, Backward]:
+        """Check ``x`` (building the layer on first use), then run :meth:`forward`."""
+        self.check_input(x)
+        return self.forward(x, training)
+
+    def check_input(self, x: Array) -> None:
+        """Raise a ``ValueError``/``TypeError`` naming this layer if ``x`` is wrong."""
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(f"{self!r} expected an array, got {type(x).__name__}")
+        if x.ndim < 1:
+            raise ValueError(f"{self!r} expected a batch (N, ...), got a scalar")
+        if x.dtype.kind != "f":
+            raise TypeError(
+                f"{self!r} expected a float32 or float64 array, got dtype {x.dtype}"
+            )
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        params = self.parameters()
+        if params and x.dtype != params[0].dtype:
+            raise TypeError(
+                f"{self!r} has {params[0].dtype} parameters but got {x.dtype} input; "
+                "cast the input, or convert the layer with .astype()"
+            )
+        if tuple(x.shape[1:]) != self.input_shape:
+            expected = ", ".join(["N", *map(str, self.input_shape or ())])
+            raise ValueError(
+                f"{self!r} expected input of shape ({expected}), "
+                f"got shape {tuple(x.shape)}"
+            )
+
+    def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
+        """Compute ``y`` and the closure ``backward(dy) -> dx``."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- parameters
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """``(name, parameter)`` pairs of this layer, in a fixed order."""
+        return []
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def astype(self, dtype: DTypeLike) -> None:
+        """Convert every parameter to ``dtype`` (float32 or float64)."""
+        dt = backend.as_float_dtype(dtype)
+        for p in self.parameters():
+            p.astype(dt)
+
+    # ------------------------------------------------------------ serialisation
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-compatible values."""
+        return {}
+
+    def __repr__(self) -> str:
+        return format_call(type(self).__name__, type(self).__init__, self.get_config())
+
+
+def layer_from_config(description: object) -> Layer:
+    """Rebuild an unbuilt layer from ``{"type": name, "config": {...}}``."""
+    return from_config(Layer.registry, "layer", description)
+
+
+__all__ = ["Layer", "layer_from_config", "no_backward"]

@@ -1,0 +1,97 @@
+"""Fully connected layer: ``y = x·W + b``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.layers.base import Layer, no_backward
+from chainrule.layers.init import check_initializer, initialize
+from chainrule.parameter import Parameter
+from chainrule.types import Array, Backward, Shape
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x·W + b``.
+
+    Shape:
+        - input: ``(N, in_features)``
+        - output: ``(N, units)``
+        - ``W``: ``(in_features, units)``, ``b``: ``(units,)``
+
+    Backward, with ``δ = dL/dy`` of shape ``(N, units)``:
+        - ``dL/dW = xᵀ·δ``  (the tutorial's ``dC/dW3 = a2ᵀ·(a3 − y)``)
+        - ``dL/db = Σ_n δ``
+        - ``dL/dx = δ·Wᵀ``  (the error sent back to the previous layer)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        use_bias: bool = True,
+        init: str = "glorot",
+        bias_init: str = "zeros",
+    ) -> None:
+        super().__init__()
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"Dense: use_bias must be True or False, got {use_bias!r}")
+        self.units = units
+        self.use_bias = use_bias
+        self.init = check_initializer(init, f"Dense(units={units})")
+        self.bias_init = check_initializer(bias_init, f"Dense(units={units})")
+        self.W: Parameter | None = None
+        self.b: Parameter | None = None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            shape = ", ".join(["N", *map(str, input_shape)])
+            raise ValueError(
+                f"{self!r} expected input of shape (N, features), got ({shape}); "
+                "add Flatten() before it"
+            )
+        return (self.units,)
+
+    def _create_parameters(self, input_shape: Shape, rng: np.random.Generator) -> None:
+        fan_in, fan_out = input_shape[0], self.units
+        W = initialize(self.init, (fan_in, fan_out), fan_in, fan_out, rng)
+        self.W = Parameter(backend.asarray(W), "W")
+        if self.use_bias:
+            b = initialize(self.bias_init, (fan_out,), fan_in, fan_out, rng)
+            self.b = Parameter(backend.asarray(b), "b")
+
+    def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
+        W, b = self.W, self.b
+        if W is None:
+            raise RuntimeError(f"{self!r} is not built: call build(input_shape) first")
+        y = x @ W.data
+        if b is not None:
+            y += b.data
+        if not training:
+            return y, no_backward
+
+        def backward(dy: Array) -> Array:
+            W.grad += x.T @ dy  # (F, N) @ (N, U) -> (F, U)
+            if b is not None:
+                b.grad += dy.sum(axis=0)
+            return dy @ W.data.T  # (N, U) @ (U, F) -> (N, F)
+
+        return y, backward
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        params = [("W", self.W), ("b", self.b)]
+        return [(n, p) for n, p in params if p is not None]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "use_bias": self.use_bias,
+            "init": self.init,
+            "bias_init": self.bias_init,
+        }
+
+
+__all__ = ["Dense"]

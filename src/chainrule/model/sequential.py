@@ -1,0 +1,408 @@
+"""``Sequential``: a stack of layers, trained with ``fit`` and used with ``predict``."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.layers.base import Layer
+from chainrule.losses.base import Loss
+from chainrule.metrics import predicted_classes, true_classes
+from chainrule.model.history import History
+from chainrule.model.inputs import (
+    as_input_array,
+    as_target_array,
+    batches,
+    check_input_shape,
+    check_positive_int,
+)
+from chainrule.model.progress import Progress, check_verbose
+from chainrule.optim.base import Optimizer
+from chainrule.parameter import Parameter
+from chainrule.types import Array, Backward, DTypeLike, Shape
+
+
+class Sequential:
+    """Layers applied one after another; backward runs their closures in reverse.
+
+    That reverse loop *is* the chain rule: ``dC/dW1 = dC/da3 · da3/dz3 · … ·
+    dz1/dW1``, one factor per layer's backward.
+
+    Args:
+        layers: the layers, first to last. The last one outputs logits; the
+            loss given to :meth:`compile` turns them into predictions.
+        input_shape: shape of one sample, e.g. ``(28, 28)``; if omitted the model
+            is built from the first batch it sees.
+        seed: seeds the weight initialisation (``None``: fresh randomness).
+        dtype: ``float32`` (default) or ``float64``.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        input_shape: Shape | None = None,
+        seed: int | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        if isinstance(layers, Layer) or not isinstance(layers, Sequence):
+            raise TypeError(
+                f"Sequential expected a list of layers, got {type(layers).__name__}"
+            )
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"Sequential: item {i} is not a Layer, got {type(layer).__name__}"
+                )
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(
+                f"Sequential: seed must be an integer or None, got {seed!r}"
+            )
+        self.layers = list(layers)
+        self.seed = seed
+        self.dtype = backend.as_float_dtype(
+            backend.default_dtype() if dtype is None else dtype
+        )
+        self.loss: Loss | None = None
+        self.optimizer: Optimizer | None = None
+        self.input_shape: Shape | None = None
+        self.output_shape: Shape | None = None
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # ----------------------------------------------------------------- building
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def build(self, input_shape: Sequence[int]) -> None:
+        """Create every layer's parameters for samples of ``input_shape``."""
+        if not isinstance(input_shape, Sequence) or not all(
+            isinstance(d, (int, np.integer)) and d > 0 for d in input_shape
+        ):
+            raise ValueError(
+                f"input_shape must be a tuple of positive integers, got {input_shape!r}"
+            )
+        shape: Shape = tuple(int(d) for d in input_shape)
+        rng = np.random.default_rng(self.seed)
+        with backend.precision(self.dtype):
+            for i, layer in enumerate(self.layers):
+                try:
+                    shape = layer.build(shape, rng)
+                except ValueError as exc:
+                    raise ValueError(f"layer {i}: {exc}") from exc
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.output_shape = shape
+
+    def compile(self, loss: Loss, optimizer: Optimizer | None = None) -> Sequential:
+        """Choose the loss (and the optimizer, needed by :meth:`fit`)."""
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a chainrule Loss, got {loss!r}")
+        if optimizer is not None and not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"optimizer must be a chainrule Optimizer, got {optimizer!r}"
+            )
+        self.loss, self.optimizer = loss, optimizer
+        return self
+
+    # --------------------------------------------------------------- parameters
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """``("layers.3.W", parameter)`` pairs, first layer first."""
+        return [
+            (f"layers.{i}.{name}", p)
+            for i, layer in enumerate(self.layers)
+            for name, p in layer.named_parameters()
+        ]
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def count_params(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def astype(self, dtype: DTypeLike) -> Sequential:
+        """Convert every parameter to ``dtype`` in place; returns the model."""
+        self.dtype = backend.as_float_dtype(dtype)
+        for layer in self.layers:
+            layer.astype(self.dtype)
+        return self
+
+    # ------------------------------------------------------------------ running
+    def forward(self, x: Array, training: bool = True) -> tuple[Array, Backward]:
+        """Run every layer on a float batch; return logits and the model's backward.
+
+        ``x`` must already have the model's dtype and input shape (use
+        :meth:`__call__` for checked input).
+        """
+        steps: list[Backward] = []
+        for layer in self.layers:
+            x, layer_backward = layer.forward(x, training)
+            steps.append(layer_backward)
+
+        def backward(dy: Array) -> Array:
+            for layer_backward in reversed(steps):
+                dy = layer_backward(dy)
+            return dy
+
+        return x, backward
+
+    def __call__(self, x: object, training: bool = True) -> tuple[Array, Backward]:
+        """Check and convert a batch, then :meth:`forward` it."""
+        return self.forward(self._prepare(x), training)
+
+    def _prepare(self, x: object, name: str = "x") -> Array:
+        arr = as_input_array(x, name)
+        if not self.built:
+            self.build(arr.shape[1:])
+        assert self.input_shape is not None
+        check_input_shape(arr, self.input_shape, "Sequential")
+        return backend.asarray(arr, self.dtype)
+
+    def _require_loss(self, what: str) -> Loss:
+        if self.loss is None:
+            raise RuntimeError(
+                f"{what} needs a loss: "
+                "call model.compile(loss=..., optimizer=...) first"
+            )
+        return self.loss
+
+    def predict_logits(self, x: object, batch_size: int = 1000) -> np.ndarray[Any, Any]:
+        """Raw outputs of the last layer for every sample, as a NumPy array."""
+        arr = as_input_array(x)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        self._prepare(arr[:1])
+        outputs = [
+            backend.to_numpy(
+                self.forward(backend.asarray(arr[idx], self.dtype), False)[0]
+            )
+            for idx in batches(len(arr), batch_size, None)
+        ]
+        return np.concatenate(outputs)
+
+    def predict(self, x: object, batch_size: int = 1000) -> np.ndarray[Any, Any]:
+        """Predictions for every sample: probabilities for classification losses.
+
+        The compiled loss decides: softmax for ``CrossEntropy``, sigmoid for
+        ``BinaryCrossEntropy``, the raw outputs for ``MSE`` or no loss.
+        """
+        logits = self.predict_logits(x, batch_size)
+        if self.loss is None:
+            return logits
+        return backend.to_numpy(self.loss.activation(backend.xp().asarray(logits)))
+
+    def evaluate(
+        self, x: object, y: object, batch_size: int = 1000
+    ) -> dict[str, float]:
+        """Loss and accuracy over ``(x, y)``, with the weights fixed.
+
+        Returns ``{"loss": ..., "accuracy": ...}``; the loss is the compiled
+        loss over the whole set (not an average of batch averages when the last
+        batch is smaller).
+        """
+        loss = self._require_loss("evaluate")
+        arr = as_input_array(x)
+        target = as_target_array(y, len(arr))
+        batch_size = check_positive_int(batch_size, "batch_size")
+        self._prepare(arr[:1])
+        assert self.output_shape is not None
+        loss.check_targets(target, self.output_shape)
+        total_loss, correct = 0.0, 0
+        for idx in batches(len(arr), batch_size, None):
+            logits, _ = self.forward(backend.asarray(arr[idx], self.dtype), False)
+            value, _ = loss(logits, backend.xp().asarray(target[idx]))
+            weight = 1 if loss.reduction == "sum" else len(target[idx])
+            total_loss += value * weight
+            correct += int(
+                (
+                    predicted_classes(backend.to_numpy(logits))
+                    == true_classes(target[idx])
+                ).sum()
+            )
+        n = len(arr)
+        return {
+            "loss": total_loss if loss.reduction == "sum" else total_loss / n,
+            "accuracy": correct / n,
+        }
+
+    # ----------------------------------------------------------------- training
+    def train_step(self, x: Array, y: Array) -> tuple[float, Array]:
+        """One SGD step on a prepared batch; returns the loss and the logits."""
+        loss = self._require_loss("train_step")
+        if self.optimizer is None:
+            raise RuntimeError(
+                "training needs an optimizer: model.compile(loss, optimizer)"
+            )
+        params = self.parameters()
+        for p in params:
+            p.zero_grad()
+        logits, backward = self.forward(x, training=True)
+        value, dlogits = loss(logits, y)
+        backward(dlogits)
+        self.optimizer.step(params)
+        return value, logits
+
+    def fit(
+        self,
+        x: object,
+        y: object,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_data: tuple[object, object] | None = None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        seed: int | None = None,
+        verbose: int | str = "auto",
+    ) -> History:
+        """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
+
+        ``x`` may stay uint8: each batch is converted to the model's dtype when
+        it is drawn. ``validation_split`` holds out that fraction of ``(x, y)``,
+        drawn at random with ``seed`` (which also seeds the shuffling).
+        ``verbose``: ``"auto"`` shows a progress bar on a terminal and one line
+        per epoch otherwise; ``0`` is silent; ``1`` bar; ``2`` lines.
+        """
+        loss = self._require_loss("fit")
+        if self.optimizer is None:
+            raise RuntimeError("fit needs an optimizer: model.compile(loss, optimizer)")
+        check_verbose(verbose)
+        epochs = check_positive_int(epochs, "epochs")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        x_arr = as_input_array(x)
+        y_arr = as_target_array(y, len(x_arr))
+        rng = np.random.default_rng(seed)
+        x_arr, y_arr, val = _split_validation(
+            x_arr, y_arr, validation_data, validation_split, rng
+        )
+        self._prepare(x_arr[:1])
+        assert self.output_shape is not None
+        loss.check_targets(y_arr, self.output_shape)
+        if val is not None:
+            self._prepare(val[0][:1], "validation x")
+            loss.check_targets(val[1], self.output_shape)
+
+        n = len(x_arr)
+        steps = math.ceil(n / batch_size)
+        history = History()
+        progress = Progress(verbose, epochs, steps)
+        xp = backend.xp()
+        try:
+            for epoch in range(1, epochs + 1):
+                start = time.perf_counter()
+                progress.epoch_begin(epoch)
+                order = rng.permutation(n) if shuffle else None
+                seen, loss_sum, correct = 0, 0.0, 0
+                for step, idx in enumerate(batches(n, batch_size, order), 1):
+                    yb = y_arr[idx]
+                    value, logits = self.train_step(
+                        backend.asarray(x_arr[idx], self.dtype), xp.asarray(yb)
+                    )
+                    if not math.isfinite(value):
+                        raise FloatingPointError(
+                            f"training diverged: the loss is {value} at epoch {epoch}, "
+                            f"step {step}; lower the learning rate or check the data"
+                        )
+                    seen += len(yb)
+                    loss_sum += value * len(yb)
+                    correct += int(
+                        (
+                            predicted_classes(backend.to_numpy(logits))
+                            == true_classes(yb)
+                        ).sum()
+                    )
+                    progress.batch_end(loss_sum / seen, correct / seen)
+                logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
+                if val is not None:
+                    scores = self.evaluate(
+                        val[0], val[1], batch_size=max(batch_size, 1000)
+                    )
+                    logs.update({f"val_{k}": v for k, v in scores.items()})
+                seconds = time.perf_counter() - start
+                history.record(epoch, seconds, logs)
+                progress.epoch_end(epoch, seconds, logs)
+        finally:
+            progress.close()
+        return history
+
+    # ------------------------------------------------------------------ display
+    def summary(self, print_fn: Callable[[str], None] = print) -> None:
+        """Print each layer with its output shape and parameter count."""
+        if not self.built:
+            raise RuntimeError(
+                "summary needs the input shape: pass input_shape= to Sequential "
+                "or call build(input_shape) first"
+            )
+        rows = [("#", "layer", "output shape", "params")]
+        for i, layer in enumerate(self.layers):
+            count = sum(p.size for p in layer.parameters())
+            shape = "(N, " + ", ".join(map(str, layer.output_shape or ())) + ")"
+            rows.append((str(i), repr(layer), shape, f"{count:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        rule = "-" * (sum(widths) + 6)
+        print_fn(
+            f"Sequential: input (N, {', '.join(map(str, self.input_shape or ()))}), "
+            f"{self.dtype.name}"
+        )
+        print_fn(rule)
+        for j, row in enumerate(rows):
+            print_fn(
+                f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  "
+                f"{row[2]:<{widths[2]}}  {row[3]:>{widths[3]}}"
+            )
+            if j == 0:
+                print_fn(rule)
+        print_fn(rule)
+        print_fn(f"total parameters: {self.count_params():,}")
+        if self.loss is not None:
+            print_fn(f"loss: {self.loss!r}")
+        if self.optimizer is not None:
+            print_fn(f"optimizer: {self.optimizer!r}")
+
+
+def _split_validation(
+    x: np.ndarray[Any, Any],
+    y: np.ndarray[Any, Any],
+    validation_data: tuple[object, object] | None,
+    validation_split: float,
+    rng: np.random.Generator,
+) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """Return training arrays and the validation pair (or ``None``)."""
+    if isinstance(validation_split, bool) or not isinstance(
+        validation_split, (int, float)
+    ):
+        raise TypeError(f"validation_split must be a number, got {validation_split!r}")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must lie in [0, 1), got {validation_split}")
+    if validation_data is not None:
+        if validation_split:
+            raise ValueError("give validation_data or validation_split, not both")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
+        vx = as_input_array(validation_data[0], "validation x")
+        vy = as_target_array(validation_data[1], len(vx), "validation y")
+        return x, y, (vx, vy)
+    if not validation_split:
+        return x, y, None
+    n_val = round(len(x) * validation_split)
+    if n_val < 1 or n_val >= len(x):
+        raise ValueError(
+            f"validation_split={validation_split} of {len(x)} samples leaves "
+            f"{n_val} for validation and {len(x) - n_val} for training; both need >= 1"
+        )
+    order = rng.permutation(len(x))
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return x[train_idx], y[train_idx], (x[val_idx], y[val_idx])
+
+
+__all__ = ["Sequential"]

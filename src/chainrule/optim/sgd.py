@@ -1,0 +1,65 @@
+"""Stochastic gradient descent with momentum, Nesterov and weight decay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.optim.base import Optimizer, check_number
+from chainrule.parameter import Parameter
+
+
+class SGD(Optimizer):
+    """``θ ← θ − lr·g``: the tutorial's update, with the usual extras.
+
+    With ``g = ∇θ + weight_decay·θ`` (L2 penalty folded into the gradient):
+
+    - plain: ``θ ← θ − lr·g``
+    - momentum ``μ``: ``v ← μ·v + g`` (``v = g`` on the first step), ``θ ← θ − lr·v``
+    - Nesterov: ``θ ← θ − lr·(g + μ·v)``
+
+    This is exactly PyTorch's ``torch.optim.SGD`` with ``dampening=0``.
+    """
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        self.momentum = check_number("SGD", "momentum", momentum)
+        self.weight_decay = check_number("SGD", "weight_decay", weight_decay)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.nesterov = nesterov
+
+    def update(self, p: Parameter, state: dict[str, Any]) -> None:
+        g = p.grad
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        if self.momentum:
+            v = state.get("momentum_buffer")
+            if v is None:
+                v = state["momentum_buffer"] = g.copy()
+            else:
+                v *= self.momentum
+                v += g
+            if self.nesterov:
+                g = g + self.momentum * v
+            else:
+                g = v
+        p.data -= self.lr * g
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+        }
+
+
+__all__ = ["SGD"]
