@@ -29,7 +29,9 @@ def rng() -> np.random.Generator:
 def data_dir() -> Path:
     root = mnist_root()
     if root is None:
-        pytest.skip("MNIST files not found: set CHAINRULE_DATA or put them in ../shared/data")
+        pytest.skip(
+            "MNIST files not found: set CHAINRULE_DATA or put them in ../shared/data"
+        )
     return root
 
 

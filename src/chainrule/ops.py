@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule import backend
 from chainrule.types import Array
 
@@ -25,22 +27,38 @@ def log_sigmoid(x: Array) -> Array:
     return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
 
 
+def shifted(z: Array, axis: int = -1) -> Array:
+    """``z - max(z)`` along ``axis``: every entry ``<= 0``, so ``exp`` is ``<= 1``.
+
+    For huge logits of opposite sign the difference overflows to ``-inf``, whose
+    ``exp`` is the correct 0, so that overflow is not reported.
+    """
+    with np.errstate(over="ignore"):
+        return z - z.max(axis=axis, keepdims=True)
+
+
 def logsumexp(z: Array, axis: int = -1) -> Array:
     """``log(sum(exp(z)))`` along ``axis`` (kept), shifted by the max so exp <= 1."""
     xp = backend.xp()
     m = z.max(axis=axis, keepdims=True)
-    return m + xp.log(xp.exp(z - m).sum(axis=axis, keepdims=True))
+    return m + xp.log(xp.exp(shifted(z, axis)).sum(axis=axis, keepdims=True))
 
 
 def log_softmax(z: Array, axis: int = -1) -> Array:
-    """``z - logsumexp(z)`` along ``axis``."""
-    return z - logsumexp(z, axis=axis)
+    """``(z - max z) - log(sum(exp(z - max z)))`` along ``axis``.
+
+    Subtracting the max first (rather than ``z - logsumexp(z)``) keeps the small
+    terms: with logits near 1e4, float32 cannot hold ``max + log(...)`` exactly.
+    """
+    xp = backend.xp()
+    s = shifted(z, axis)
+    return s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
 
 
 def softmax(z: Array, axis: int = -1) -> Array:
     """``exp(z) / sum(exp(z))`` along ``axis``, computed as ``exp(z - max z)``."""
     xp = backend.xp()
-    e = xp.exp(z - z.max(axis=axis, keepdims=True))
+    e = xp.exp(shifted(z, axis))
     e /= e.sum(axis=axis, keepdims=True)
     return e
 
@@ -53,4 +71,12 @@ def one_hot(labels: Array, num_classes: int, dtype: object) -> Array:
     return out
 
 
-__all__ = ["log_sigmoid", "log_softmax", "logsumexp", "one_hot", "sigmoid", "softmax"]
+__all__ = [
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "one_hot",
+    "shifted",
+    "sigmoid",
+    "softmax",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chainrule import backend, ops
@@ -92,8 +93,10 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ValueError(f"LeakyReLU: alpha must be a number >= 0, got {alpha!r}")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+            raise TypeError(f"LeakyReLU: alpha must be a number, got {alpha!r}")
+        if not math.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"LeakyReLU: alpha must be finite and >= 0, got {alpha!r}")
         self.alpha = float(alpha)
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:

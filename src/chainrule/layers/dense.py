@@ -42,7 +42,9 @@ class Dense(Layer):
         self.units = units
         self.use_bias = use_bias
         self.init = check_initializer(init, f"Dense(units={units})")
-        self.bias_init = check_initializer(bias_init, f"Dense(units={units})")
+        self.bias_init = check_initializer(
+            bias_init, f"Dense(units={units})", "bias_init"
+        )
         self.W: Parameter | None = None
         self.b: Parameter | None = None
 

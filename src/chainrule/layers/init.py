@@ -72,11 +72,12 @@ INITIALIZERS: dict[str, Initializer] = {
 }
 
 
-def check_initializer(name: object, owner: str) -> str:
-    """Return ``name`` if it names an initialiser, else raise naming ``owner``."""
+def check_initializer(name: object, owner: str, argument: str = "init") -> str:
+    """Return ``name`` if it names an initialiser, else raise naming the argument."""
     if not isinstance(name, str) or name not in INITIALIZERS:
         raise ValueError(
-            f"{owner}: init must be one of {', '.join(INITIALIZERS)}, got {name!r}"
+            f"{owner}: {argument} must be one of {', '.join(INITIALIZERS)}, "
+            f"got {name!r}"
         )
     return name
 

@@ -22,7 +22,7 @@ class Flatten(Layer):
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         shape = x.shape
-        y = x.reshape(shape[0], -1)  # (N, d1, d2, ...) -> (N, d1*d2*...)
+        y = x.reshape(shape[0], math.prod(shape[1:]))  # (N, d1, ...) -> (N, d1*...)
         if not training:
             return y, no_backward
 

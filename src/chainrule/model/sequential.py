@@ -161,12 +161,17 @@ class Sequential:
         return self.forward(self._prepare(x), training)
 
     def _prepare(self, x: object, name: str = "x") -> Array:
+        """Checked input as a float array of the model's dtype."""
         arr = as_input_array(x, name)
-        if not self.built:
-            self.build(arr.shape[1:])
-        assert self.input_shape is not None
-        check_input_shape(arr, self.input_shape, "Sequential")
+        self._check_shape(arr)
         return backend.asarray(arr, self.dtype)
+
+    def _check_shape(self, x: np.ndarray[Any, Any]) -> Shape:
+        """Build from ``x`` if needed, check its sample shape; return output shape."""
+        if not self.built:
+            self.build(x.shape[1:])
+        check_input_shape(x, self.input_shape or (), "Sequential")
+        return self.output_shape or ()
 
     def _require_loss(self, what: str) -> Loss:
         if self.loss is None:
@@ -180,7 +185,7 @@ class Sequential:
         """Raw outputs of the last layer for every sample, as a NumPy array."""
         arr = as_input_array(x)
         batch_size = check_positive_int(batch_size, "batch_size")
-        self._prepare(arr[:1])
+        self._check_shape(arr)
         outputs = [
             backend.to_numpy(
                 self.forward(backend.asarray(arr[idx], self.dtype), False)[0]
@@ -213,9 +218,7 @@ class Sequential:
         arr = as_input_array(x)
         target = as_target_array(y, len(arr))
         batch_size = check_positive_int(batch_size, "batch_size")
-        self._prepare(arr[:1])
-        assert self.output_shape is not None
-        loss.check_targets(target, self.output_shape)
+        loss.check_targets(target, self._check_shape(arr))
         total_loss, correct = 0.0, 0
         for idx in batches(len(arr), batch_size, None):
             logits, _ = self.forward(backend.asarray(arr[idx], self.dtype), False)
@@ -285,12 +288,11 @@ class Sequential:
         x_arr, y_arr, val = _split_validation(
             x_arr, y_arr, validation_data, validation_split, rng
         )
-        self._prepare(x_arr[:1])
-        assert self.output_shape is not None
-        loss.check_targets(y_arr, self.output_shape)
+        output_shape = self._check_shape(x_arr)
+        loss.check_targets(y_arr, output_shape)
         if val is not None:
-            self._prepare(val[0][:1], "validation x")
-            loss.check_targets(val[1], self.output_shape)
+            self._check_shape(val[0])
+            loss.check_targets(val[1], output_shape)
 
         n = len(x_arr)
         steps = math.ceil(n / batch_size)

@@ -1,0 +1,43 @@
+"""End to end on the real MNIST files: the presets train to fixed accuracies."""
+
+from __future__ import annotations
+
+import pytest
+
+from chainrule.presets import get_preset, make_model
+
+VALIDATION_SPLIT = 5000 / 60000
+
+
+def train(mnist, preset: str, epochs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    (x, y), (x_test, y_test) = mnist
+    model = make_model(preset, seed=0)
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=get_preset(preset).batch_size,
+        validation_split=VALIDATION_SPLIT,
+        seed=0,
+        verbose=0,
+    )
+    return history["val_accuracy"][-1], model.evaluate(x_test, y_test)["accuracy"]
+
+
+def test_mlp_two_epochs(mnist) -> None:  # type: ignore[no-untyped-def]
+    val, test = train(mnist, "mlp", epochs=2)
+    assert val >= 0.96
+    assert test >= 0.965
+
+
+def test_tutorial_network_learns(mnist) -> None:  # type: ignore[no-untyped-def]
+    val, test = train(mnist, "tutorial", epochs=2)
+    assert test >= 0.90
+
+
+@pytest.mark.slow
+def test_mlp_full_recipe_reaches_98_percent(mnist) -> None:  # type: ignore[no-untyped-def]
+    preset = get_preset("mlp")
+    assert preset.epochs <= 10
+    _, test = train(mnist, "mlp", epochs=preset.epochs)
+    assert test >= 0.98
