@@ -76,7 +76,7 @@ PRESETS: dict[str, Preset] = {
         input_shape=(28, 28),
         epochs=10,
         batch_size=32,
-        lr=0.5,
+        lr=2.0,
     ),
     "mlp": Preset(
         name="mlp",

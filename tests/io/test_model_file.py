@@ -1,4 +1,4 @@
-"""Model files: exact round trips, atomic saves, and a clear error for every bad file."""
+"""Model files: exact round trips, atomic saves, a clear error for every bad file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import struct
 import zipfile
 from collections.abc import Callable
@@ -271,7 +272,7 @@ def test_training_resumes_bit_identically(
 def test_resume_needs_the_momentum_buffers(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
-    """Without the saved buffers the next step differs: the test above is not vacuous."""
+    """Without the saved buffers the next step differs: the resume test has teeth."""
     model = trained_model(rng, optimizer_name="momentum")
     path = tmp_path / "model.npz"
     save_model(model, path, include_optimizer=False)
@@ -638,7 +639,10 @@ def test_unknown_layer_type_lists_the_known_ones(tmp_path: Path, saved: Path) ->
     path = write_npz(tmp_path / "m.npz", with_header(arrays, header))
     with pytest.raises(ModelFileError, match="unknown layer type 'Conv2D'") as info:
         load_model(path)
-    assert "known types: " + ", ".join(KNOWN_LAYERS) in str(info.value)
+    # other test modules may register layer classes of their own, so check
+    # that every built-in one is listed rather than the exact list
+    listed = str(info.value).split("known types: ")[1].split(", ")
+    assert set(KNOWN_LAYERS) <= set(listed)
 
 
 def test_registered_base_classes_cannot_be_named(tmp_path: Path, saved: Path) -> None:
@@ -714,13 +718,15 @@ def test_extra_unexpected_array(
     tmp_path: Path, saved: Path, extra: dict[str, np.ndarray]
 ) -> None:
     path = write_npz(tmp_path / "m.npz", {**saved_arrays(saved), **extra})
-    with pytest.raises(ModelFileError, match=f"unexpected .*{next(iter(extra))}"):
+    with pytest.raises(
+        ModelFileError, match=f"unexpected .*{re.escape(next(iter(extra)))}"
+    ):
         load_model(path)
 
 
 def test_extra_member_that_is_not_npy(tmp_path: Path, saved: Path) -> None:
     path = write_npz(tmp_path / "m.npz", saved_arrays(saved), raw={"notes.txt": b"hi"})
-    with pytest.raises(ModelFileError, match="unexpected arrays.*notes.txt"):
+    with pytest.raises(ModelFileError, match=r"unexpected arrays.*notes\.txt"):
         load_model(path)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -26,14 +25,17 @@ from chainrule._version import __version__
 from chainrule.atomic import atomic_write
 from chainrule.config import describe
 from chainrule.errors import ModelFileError
+from chainrule.io.archive import NpzReader
 from chainrule.layers.base import layer_from_config
 from chainrule.losses.base import loss_from_config
 from chainrule.model.sequential import Sequential
-from chainrule.optim.base import optimizer_from_config
+from chainrule.optim.base import Optimizer, optimizer_from_config
 
 FORMAT = "chainrule-model"
 FORMAT_VERSION = (1, 0)
 HEADER = "__chainrule__"
+#: the JSON description of even a large model is a few kB
+MAX_HEADER_BYTES = 16 << 20
 
 
 def save_model(
@@ -81,13 +83,13 @@ def save_model(
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON description stored in a model file (architecture, metadata)."""
-    with _open(path) as archive:
+    with NpzReader(path) as archive:
         return _header(archive, path)
 
 
 def load_model(path: str | os.PathLike[str]) -> Sequential:
     """Rebuild the model saved at ``path``; ``ModelFileError`` if anything is off."""
-    with _open(path) as archive:
+    with NpzReader(path) as archive:
         header = _header(archive, path)
         try:
             layers = [layer_from_config(d) for d in header["layers"]]
@@ -111,19 +113,15 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
         for name, p in model.named_parameters():
             if name not in names:
                 raise ModelFileError(f"{path}: parameter {name} is missing")
-            value = _array(archive, name, path)
-            if value.shape != p.shape or value.dtype != p.dtype:
-                raise ModelFileError(
-                    f"{path}: parameter {name} should be {p.dtype} of shape {p.shape}, "
-                    f"found {value.dtype} of shape {value.shape}"
-                )
+            value = archive.read(name, p.shape, p.dtype, what="parameter")
             p.data[...] = backend.xp().asarray(value)
             names.discard(name)
         if optimizer is not None:
             _restore_optimizer(optimizer, opt_desc, archive, names, model, path)
-        if names:
+        unexpected = sorted(names) + archive.others
+        if unexpected:
             raise ModelFileError(
-                f"{path}: unexpected arrays not in the architecture: {sorted(names)}"
+                f"{path}: unexpected arrays not in the architecture: {unexpected}"
             )
     if loss is not None:
         model.compile(loss, optimizer)
@@ -131,9 +129,9 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
 
 
 def _restore_optimizer(
-    optimizer: Any,
+    optimizer: Optimizer,
     desc: dict[str, Any],
-    archive: Any,
+    archive: NpzReader,
     names: set[str],
     model: Sequential,
     path: object,
@@ -142,16 +140,20 @@ def _restore_optimizer(
     state: list[dict[str, Any]] = [{} for _ in params]
     for name in sorted(n for n in names if n.startswith("optimizer.")):
         parts = name.split(".")
-        if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(params):
-            raise ModelFileError(f"{path}: unexpected optimizer array {name}")
-        value = _array(archive, name, path)
-        i = int(parts[1])
-        if value.shape != params[i].shape or value.dtype != params[i].dtype:
+        if (
+            len(parts) != 3
+            or not parts[1].isdigit()
+            or int(parts[1]) >= len(params)
+            or parts[2] not in optimizer.state_keys
+        ):
             raise ModelFileError(
-                f"{path}: optimizer state {name} should match parameter {i} "
-                f"({params[i].dtype} {params[i].shape}), "
-                f"found {value.dtype} {value.shape}"
+                f"{path}: unexpected optimizer array {name} (expected "
+                f"optimizer.<parameter index>.<one of {list(optimizer.state_keys)}>)"
             )
+        i = int(parts[1])
+        value = archive.read(
+            name, params[i].shape, params[i].dtype, what="optimizer state"
+        )
         state[i][parts[2]] = backend.xp().asarray(value)
         names.discard(name)
     if any(state):
@@ -168,31 +170,13 @@ def _restore_optimizer(
     optimizer.iterations = iterations
 
 
-def _open(path: str | os.PathLike[str]) -> Any:
-    if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise ModelFileError(
-            f"{path}: not a chainrule model file (expected an .npz archive): {exc}"
-        ) from exc
-
-
-def _array(archive: Any, name: str, path: object) -> np.ndarray[Any, Any]:
-    try:
-        return np.asarray(archive[name])
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ModelFileError(f"{path}: cannot read array {name}: {exc}") from exc
-
-
 def _header(archive: Any, path: object) -> dict[str, Any]:
     if HEADER not in archive.files:
         raise ModelFileError(
             f"{path}: not a chainrule model file (no {HEADER} entry); "
             "it may be a plain NumPy archive"
         )
-    raw = _array(archive, HEADER, path)
+    raw = archive.read(HEADER, max_bytes=MAX_HEADER_BYTES)
     if raw.dtype.kind != "U" or raw.shape != ():
         raise ModelFileError(f"{path}: {HEADER} must be a JSON string")
     try:

@@ -28,6 +28,8 @@ class Optimizer:
     """Base class: validates ``lr`` and keeps per-parameter state."""
 
     registry: ClassVar[dict[str, type[Optimizer]]] = {}
+    #: the names of the per-parameter state arrays this optimizer keeps
+    state_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

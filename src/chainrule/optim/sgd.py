@@ -20,6 +20,8 @@ class SGD(Optimizer):
     This is exactly PyTorch's ``torch.optim.SGD`` with ``dampening=0``.
     """
 
+    state_keys = ("momentum_buffer",)
+
     def __init__(
         self,
         lr: float = 0.01,
