@@ -22,6 +22,11 @@ def format_logs(logs: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
 
 
+def compact_logs(logs: dict[str, float]) -> str:
+    """The same metrics in few columns, so they fit beside a progress bar."""
+    return " ".join(f"{k.replace('accuracy', 'acc')}={v:.4f}" for k, v in logs.items())
+
+
 class Progress:
     """Reports a ``fit`` run; ``verbose`` as in :meth:`Sequential.fit`."""
 
@@ -54,11 +59,13 @@ class Progress:
         if self.bar is not None:
             self.bar.update(1)
             if self.bar.n % 20 == 0 or self.bar.n == self.steps:
-                self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.4f}")
+                self.bar.set_postfix_str(
+                    compact_logs({"loss": loss, "accuracy": accuracy})
+                )
 
     def epoch_end(self, epoch: int, seconds: float, logs: dict[str, float]) -> None:
         if self.mode == 1 and self.bar is not None:
-            self.bar.set_postfix_str(format_logs(logs))
+            self.bar.set_postfix_str(compact_logs(logs))
             self.bar.close()
             self.bar = None
         elif self.mode == 2:
@@ -76,4 +83,4 @@ class Progress:
             self.bar = None
 
 
-__all__ = ["Progress", "check_verbose", "format_logs"]
+__all__ = ["Progress", "check_verbose", "compact_logs", "format_logs"]
