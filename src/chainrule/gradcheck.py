@@ -22,6 +22,7 @@ checked values (``a`` analytic, ``n`` numerical).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,34 +151,19 @@ def gradcheck(
         objective, named = _objective(target, x64, y, loss, rng)
         report = GradCheckReport(tolerance=tolerance)
         analytic, dx = _analytic(objective, named)
+        check = functools.partial(
+            _check_tensor,
+            objective=objective,
+            eps=eps,
+            max_elements=max_elements,
+            directions=directions,
+            samples=samples,
+            rng=rng,
+        )
         for (name, p), grad in zip(named, analytic, strict=True):
-            report.results.append(
-                _check_tensor(
-                    name,
-                    p.data,
-                    grad,
-                    objective,
-                    eps,
-                    max_elements,
-                    directions,
-                    samples,
-                    rng,
-                )
-            )
+            report.results.append(check(name, p.data, grad))
         if check_input and dx is not None:
-            report.results.append(
-                _check_tensor(
-                    "input",
-                    x64,
-                    dx,
-                    objective,
-                    eps,
-                    max_elements,
-                    directions,
-                    samples,
-                    rng,
-                )
-            )
+            report.results.append(check("input", x64, dx))
     return report
 
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from chainrule.layers import Dense, Flatten, ReLU, Rescaling, Sigmoid, Tanh
+from chainrule.layers import Dense, Flatten, ReLU, Rescaling, Sigmoid, Softmax, Tanh
 from chainrule.losses import MSE, BinaryCrossEntropy, CrossEntropy
 from chainrule.model import Sequential
 from chainrule.model.progress import Progress
@@ -178,6 +178,10 @@ def test_bad_inputs_give_clear_errors(rng: np.random.Generator) -> None:
         Sequential([Dense(3)]).fit(x, y)
     with pytest.raises(RuntimeError, match="optimizer"):
         Sequential([Dense(3)]).compile(CrossEntropy()).fit(x, y)
+    with pytest.raises(ValueError, match=r"remove the final Softmax\(\) layer"):
+        Sequential([Dense(3), Softmax()]).compile(CrossEntropy(), SGD(0.1))
+    with pytest.raises(ValueError, match=r"remove the final Sigmoid\(\) layer"):
+        Sequential([Dense(3), Sigmoid()]).compile(BinaryCrossEntropy(), SGD(0.1))
     with pytest.raises(TypeError, match="Loss"):
         small_model().compile("mse")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rows but x has"):

@@ -4,44 +4,36 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 from chainrule.presets import PRESETS
 
 
-def positive_int(text: str) -> int:
+def _number(text: str, convert: type, low: float, strict: bool, what: str) -> Any:
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if (
+        value is None
+        or not math.isfinite(value)
+        or value < low
+        or (strict and value == low)
+    ):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return int(_number(text, int, 0, True, "a positive integer"))
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 0, got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return int(_number(text, int, 0, False, "an integer >= 0"))
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got {text!r}"
-        ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return float(_number(text, float, 0, True, "a positive number"))
 
 
 def add_preset(parser: argparse.ArgumentParser, default: str | None) -> None:

@@ -108,6 +108,14 @@ class Sequential:
             raise TypeError(
                 f"optimizer must be a chainrule Optimizer, got {optimizer!r}"
             )
+        last = type(self.layers[-1]).__name__
+        fused = {"CrossEntropy": "Softmax", "BinaryCrossEntropy": "Sigmoid"}
+        if fused.get(type(loss).__name__) == last:
+            raise ValueError(
+                f"{type(loss).__name__} applies {last.lower()} to the logits itself; "
+                f"remove the final {last}() layer (predict() still returns "
+                "probabilities)"
+            )
         self.loss, self.optimizer = loss, optimizer
         return self
 
