@@ -191,3 +191,37 @@ def test_bad_arguments() -> None:
         gradcheck(CrossEntropy(), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="needs a loss"):
         gradcheck(Dense(2), np.zeros((2, 3)), np.array([0, 1]))
+
+
+def test_directions_alone_catch_a_wrong_gradient() -> None:
+    rng = np.random.default_rng(8)
+    layer = BrokenDense(30, use_bias=False)
+    with backend.precision("float64"):
+        layer.build((50,), rng)
+    x = rng.standard_normal((3, 50))
+    report = gradcheck(layer, x, max_elements=10, samples=0, directions=4)
+    assert report["W"].checked == 4
+    assert not report["W"].passed(report.tolerance)
+
+
+def test_a_kink_inside_the_step_is_skipped_not_failed() -> None:
+    # the first unit's pre-activation sits 1e-7 from ReLU's kink, well inside
+    # the difference step: its bias coordinate must be skipped, not failed
+    model = Sequential([Dense(2), ReLU(), Dense(1)], input_shape=(1,), seed=0)
+    model.astype(np.float64)
+    dense = model.layers[0]
+    assert isinstance(dense, Dense) and dense.W is not None and dense.b is not None
+    dense.W.data[...] = [[1.0, 0.5]]
+    dense.b.data[...] = [-1.0 + 1e-7, 0.3]
+    report = gradcheck(model, np.array([[1.0]]), check_input=False)
+    assert report["layers.0.b"].skipped >= 1
+    assert report.passed, report.format()
+    assert "at kinks skipped" in report.format()
+
+
+def test_non_contiguous_input_is_checked_correctly() -> None:
+    x = np.asfortranarray(np.random.default_rng(9).standard_normal((4, 6)))
+    before = x.copy()
+    report = gradcheck(Tanh(), x)
+    assert report.passed, report.format()
+    np.testing.assert_array_equal(x, before)

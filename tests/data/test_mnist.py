@@ -239,3 +239,13 @@ def test_labels_must_be_in_range(tmp_path: Path) -> None:
     spec = tiny_dataset(tmp_path / "tiny", 3, [1, 12, 3])
     with pytest.raises(DataError, match=r"tiny/ya: labels must be in 0\.\.9, found"):
         load_idx_dataset(spec, tmp_path, download=False)
+
+
+def test_a_data_dir_that_does_not_exist_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # even with a good copy reachable through the env var: a typo must not
+    # silently load from somewhere else
+    monkeypatch.setenv("CHAINRULE_DATA", str(SHARED))
+    with pytest.raises(DataError, match="does not exist"):
+        load_mnist(tmp_path / "typo", download=False)

@@ -597,7 +597,7 @@ HEADER_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "dense_bad_init": (_set_layer_config(2, init="ones"), "init must be one of"),
     "rescaling_not_finite": (
         _set_layer_config(0, scale=float("inf")),
-        "scale must be finite",
+        r"invalid scale inf \(must be finite\)",
     ),
     "leaky_relu_nan_alpha": (_set_layer_config(9, alpha=float("nan")), "alpha"),
     "input_shape_negative": (
@@ -795,4 +795,33 @@ def test_member_declaring_a_huge_shape(tmp_path: Path, saved: Path, name: str) -
     raw = {f"{name}.npy": npy_header((2**45,), descr)}
     path = write_npz(tmp_path / "m.npz", arrays, raw=raw)
     with pytest.raises(ModelFileError, match=name.replace(".", r"\.")):
+        load_model(path)
+
+
+def test_metadata_must_be_a_dict(tmp_path: Path, rng: np.random.Generator) -> None:
+    model = trained_model(rng)
+    with pytest.raises(TypeError, match="metadata must be a dict, got list"):
+        save_model(model, tmp_path / "m.npz", metadata=[1, 2])  # type: ignore[arg-type]
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path, saved: Path) -> None:
+    arrays = saved_arrays(saved)
+    arrays["layers.2.W"] = arrays["layers.2.W"].copy()
+    arrays["layers.2.W"][0, 0] = np.nan
+    path = write_npz(tmp_path / "m.npz", arrays)
+    with pytest.raises(ModelFileError, match=r"layers\.2\.W contains NaN"):
+        load_model(path)
+
+
+def test_a_huge_architecture_is_refused_before_allocating(
+    tmp_path: Path, saved: Path
+) -> None:
+    arrays = saved_arrays(saved)
+    header = header_of(arrays)
+    header["layers"][2]["config"]["units"] = 10**12
+    path = write_npz(tmp_path / "m.npz", with_header(arrays, header))
+    with pytest.raises(
+        ModelFileError, match=r"should be float32 of shape \(12, 1000000000000\)"
+    ):
         load_model(path)

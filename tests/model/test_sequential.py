@@ -7,7 +7,16 @@ import io
 import numpy as np
 import pytest
 
-from chainrule.layers import Dense, Flatten, ReLU, Rescaling, Sigmoid, Softmax, Tanh
+from chainrule.layers import (
+    Dense,
+    Flatten,
+    Identity,
+    ReLU,
+    Rescaling,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from chainrule.losses import MSE, BinaryCrossEntropy, CrossEntropy
 from chainrule.model import Sequential
 from chainrule.model.progress import Progress
@@ -124,13 +133,25 @@ def test_float64_model() -> None:
     assert model(np.ones((1, 2)))[0].dtype == np.float32
 
 
+def test_astype_converts_optimizer_state(rng: np.random.Generator) -> None:
+    x, y = blobs(rng, n=32)
+    model = small_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    model.astype("float64")
+    assert model.optimizer is not None
+    buffers = [s["momentum_buffer"] for s in model.optimizer.state]
+    assert all(b.dtype == np.float64 for b in buffers)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert all(p.data.dtype == np.float64 for p in model.parameters())
+
+
 def test_progress_lines_when_not_a_terminal() -> None:
     stream = io.StringIO()
     progress = Progress("auto", epochs=2, steps=3, stream=stream)
     for epoch in (1, 2):
         progress.epoch_begin(epoch)
         for _ in range(3):
-            progress.batch_end(0.5, 0.9)
+            progress.batch_end({"loss": 0.5, "accuracy": 0.9})
         progress.epoch_end(epoch, 1.25, {"loss": 0.5, "accuracy": 0.9})
     lines = stream.getvalue().splitlines()
     assert lines == [
@@ -206,3 +227,79 @@ def test_bad_inputs_give_clear_errors(rng: np.random.Generator) -> None:
         model.fit(x, y, verbose=3)
     with pytest.raises(RuntimeError, match="training=False"):
         model(x, training=False)[1](np.zeros((20, 3)))
+
+
+class Recorder(Identity):
+    """Identity that records the ids (first feature) it sees in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[float] = []
+
+    def forward(self, x, training):  # type: ignore[no-untyped-def]
+        if training:
+            self.seen.extend(x[:, 0].tolist())
+        return super().forward(x, training)
+
+
+def test_validation_rows_are_held_out_of_training(rng: np.random.Generator) -> None:
+    n = 60
+    x = np.concatenate([np.arange(n)[:, None], rng.standard_normal((n, 3))], axis=1)
+    y = rng.integers(0, 3, n)
+    recorder = Recorder()
+    model = Sequential([recorder, Dense(3)], seed=0).compile(CrossEntropy(), SGD(0.01))
+    model.fit(
+        x.astype(np.float32), y, epochs=2, batch_size=7, validation_split=0.25, seed=3
+    )
+    trained = set(recorder.seen)
+    assert len(recorder.seen) == 2 * 45  # every training row once per epoch
+    assert len(trained) == 45  # 15 rows never reached a training step
+    recorder.seen.clear()
+    model.fit(x.astype(np.float32), y, epochs=1, validation_split=0.25, seed=3)
+    assert set(recorder.seen) == trained  # the same seed holds out the same rows
+
+
+def test_sum_reduction_history_matches_evaluate(rng: np.random.Generator) -> None:
+    x, y = blobs(rng, n=20)
+    model = Sequential([Dense(3)], seed=0).compile(
+        CrossEntropy(reduction="sum"), SGD(0.0)
+    )
+    history = model.fit(x, y, epochs=1, batch_size=5, shuffle=False, verbose=0)
+    assert history["loss"][0] == pytest.approx(model.evaluate(x, y)["loss"], rel=1e-5)
+
+
+def test_regression_outputs_of_any_shape_report_loss_only(
+    rng: np.random.Generator,
+) -> None:
+    x = rng.standard_normal((16, 2, 3)).astype(np.float32)
+    model = Sequential([Rescaling(2.0)], input_shape=(2, 3)).compile(MSE(), SGD(0.1))
+    history = model.fit(x, 2 * x, epochs=1, verbose=0)
+    assert set(history.history) == {"loss"}
+    assert model.evaluate(x, 2 * x) == {"loss": 0.0}
+
+
+def test_a_layer_cannot_be_rebuilt_for_another_shape() -> None:
+    dense = Dense(3)
+    Sequential([dense], input_shape=(4,), seed=0)
+    weights = dense.W.data.copy() if dense.W is not None else None
+    shared = Sequential([dense], input_shape=(4,))  # same shape: weights shared
+    np.testing.assert_array_equal(shared.parameters()[0].data, weights)
+    with pytest.raises(ValueError, match="already built for input shape"):
+        Sequential([dense], input_shape=(5,))
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = Progress("auto", epochs=1, steps=40, stream=stream)
+    progress.epoch_begin(1)
+    for _ in range(40):
+        progress.batch_end({"loss": 0.25, "accuracy": 0.5})
+    progress.epoch_end(1, 0.1, {"loss": 0.25, "accuracy": 0.5})
+    out = stream.getvalue()
+    assert "epoch 1/1" in out and "100%" in out and "40/40" in out
+    assert "loss=0.2500 acc=0.5000" in out
+    assert "\n" in out and "(0.1 s)" not in out  # a bar, not the plain line

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 from chainrule.presets import PRESETS
@@ -34,6 +36,19 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     return float(_number(text, float, 0, True, "a positive number"))
+
+
+def check_output_path(path: str) -> str:
+    """Fail before any work if ``path`` cannot be written as a file."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"--out {path} is a directory; give a file name")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"--out {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"--out {path}: directory {parent} is not writable")
+    return path
 
 
 def add_preset(parser: argparse.ArgumentParser, default: str | None) -> None:

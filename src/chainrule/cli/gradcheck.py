@@ -11,6 +11,7 @@ from chainrule.cli.common import (
     add_data_dir,
     add_preset,
     non_negative_int,
+    positive_float,
     positive_int,
 )
 from chainrule.data import load_mnist
@@ -29,7 +30,12 @@ def add_parser(sub: Any) -> None:
     add_preset(parser, "tutorial")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--tolerance", type=float, default=1e-6)
+    parser.add_argument(
+        "--tolerance",
+        type=positive_float,
+        default=1e-6,
+        help="largest relative error that passes (default 1e-6)",
+    )
     add_data_dir(parser)
     parser.set_defaults(run=run)
 

@@ -37,7 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
-    except (ChainruleError, ValueError, TypeError, OSError, RuntimeError) as exc:
+    except (
+        ChainruleError,
+        ValueError,
+        TypeError,
+        OSError,
+        RuntimeError,
+        ArithmeticError,
+    ) as exc:
         print(f"chainrule {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 

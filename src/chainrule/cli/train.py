@@ -9,6 +9,7 @@ from typing import Any
 from chainrule.cli.common import (
     add_data_dir,
     add_preset,
+    check_output_path,
     non_negative_int,
     positive_float,
     positive_int,
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     epochs = args.epochs or preset.epochs
     batch_size = args.batch_size or preset.batch_size
     lr = args.lr or preset.lr
-    out = args.out or f"{preset.name}.npz"
+    out = check_output_path(args.out or f"{preset.name}.npz")
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data_dir)
     if args.validation_size >= len(x_train):

@@ -151,6 +151,9 @@ def load_idx_dataset(
 ) -> Splits:
     """Find, verify and load the dataset ``spec`` describes.
 
+    A ``data_dir`` that does not exist is an error (a typo should not load a
+    copy from elsewhere); one without a complete copy is passed over.
+
     Looks in ``data_dir``, then ``$CHAINRULE_DATA``, then the cache (each as
     ``DIR/<spec.name>/`` or ``DIR`` itself; the cache only as
     ``cache_dir/<spec.name>/``), and finally, if ``download`` is true, downloads
@@ -160,6 +163,13 @@ def load_idx_dataset(
     expected and actual hash), or if no complete copy is found and the download
     is disabled or fails (listing every place looked and how to supply the files).
     """
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        # a mistyped --data-dir must not quietly load a copy from elsewhere
+        raise DataError(
+            f"data directory {data_dir} does not exist (or is not a directory); "
+            f"give the directory that holds the {spec.title} files or a "
+            f"{spec.name}/ folder with them"
+        )
     looked: list[str] = []
     env_dir = os.environ.get(ENV_VAR) or None
     for label, root in (("data_dir", data_dir), (ENV_VAR, env_dir)):

@@ -73,17 +73,9 @@ class NpzReader:
         The check happens before any data is read, so a member that claims a
         huge shape costs nothing.
         """
-        info = self.members.get(name)
-        if info is None:
-            raise ModelFileError(f"{self.path}: array {name} is missing")
         try:
-            with self._zip.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                if version == (1, 0):
-                    header = np.lib.format.read_array_header_1_0(member)
-                else:
-                    header = np.lib.format.read_array_header_2_0(member)
-                found_shape, fortran, found_dtype = header
+            with self._open(name) as member:
+                found_shape, fortran, found_dtype = self._read_header(member, name)
                 self._check(
                     f"{what} {name}", found_shape, found_dtype, shape, dtype, max_bytes
                 )
@@ -104,6 +96,45 @@ class NpzReader:
             found_shape, order="F" if fortran else "C"
         )
         return array.astype(found_dtype.newbyteorder("="), copy=True)
+
+    def check(
+        self, name: str, shape: tuple[int, ...], dtype: Any, what: str = "array"
+    ) -> None:
+        """Check array ``name``'s header against ``shape`` and ``dtype`` unread."""
+        try:
+            with self._open(name) as member:
+                found_shape, _, found_dtype = self._read_header(member, name)
+        except ModelFileError:
+            raise
+        except READ_ERRORS as exc:
+            raise ModelFileError(
+                f"{self.path}: cannot read array {name}: {exc}"
+            ) from exc
+        self._check(f"{what} {name}", found_shape, found_dtype, shape, dtype, None)
+
+    def _open(self, name: str) -> IO[bytes]:
+        info = self.members.get(name)
+        if info is None:
+            raise ModelFileError(f"{self.path}: array {name} is missing")
+        return self._zip.open(info)
+
+    def _read_header(
+        self, member: IO[bytes], name: str
+    ) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        # a member cannot hold more data than the zip says it does: checking
+        # this first keeps a tiny file from claiming a huge array
+        declared = self.members[name].file_size
+        if math.prod(shape) * dtype.itemsize > declared:
+            raise ModelFileError(
+                f"{self.path}: array {name} claims shape {tuple(shape)} of {dtype}, "
+                f"more data than its {declared} bytes"
+            )
+        return tuple(shape), bool(fortran), dtype
 
     def _check(
         self,

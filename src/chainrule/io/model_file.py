@@ -8,8 +8,10 @@ Layout of the archive:
 - one array per parameter under its dotted name (``layers.2.W``);
 - the optimizer's per-parameter state under ``optimizer.<i>.<key>``.
 
-Loading uses ``allow_pickle=False`` (opening a file never runs code), rebuilds
-only registered layer types, and checks every name, shape and dtype.
+Loading never unpickles (an array of Python objects is refused unread, so
+opening a file never runs code), rebuilds only registered layer types, and
+checks every name, shape and dtype against the architecture before reading
+any data (:mod:`chainrule.io.archive`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from chainrule.atomic import atomic_write
 from chainrule.config import describe
 from chainrule.errors import ModelFileError
 from chainrule.io.archive import NpzReader
-from chainrule.layers.base import layer_from_config
+from chainrule.layers.base import Layer, layer_from_config
 from chainrule.losses.base import loss_from_config
 from chainrule.model.sequential import Sequential
 from chainrule.optim.base import Optimizer, optimizer_from_config
+from chainrule.types import Shape
 
 FORMAT = "chainrule-model"
 FORMAT_VERSION = (1, 0)
@@ -50,6 +53,10 @@ def save_model(
     if not model.built:
         raise ValueError("save_model: the model is not built yet (no input shape)")
     arrays = {name: backend.to_numpy(p.data) for name, p in model.named_parameters()}
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(
+            f"save_model: metadata must be a dict, got {type(metadata).__name__}"
+        )
     optimizer = model.optimizer if include_optimizer else None
     if optimizer is not None:
         for i, state in enumerate(optimizer.state):
@@ -93,9 +100,19 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
         header = _header(archive, path)
         try:
             layers = [layer_from_config(d) for d in header["layers"]]
-            model = Sequential(
-                layers, input_shape=tuple(header["input_shape"]), dtype=header["dtype"]
-            )
+            input_shape = tuple(header["input_shape"])
+            expected = _parameter_shapes(layers, input_shape)
+            dtype = backend.as_float_dtype(header["dtype"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"{path}: bad architecture description: {exc}"
+            ) from exc
+        for name, shape in expected.items():
+            if name not in archive.members:
+                raise ModelFileError(f"{path}: parameter {name} is missing")
+            archive.check(name, shape, dtype, what="parameter")
+        try:
+            model = Sequential(layers, input_shape=input_shape, dtype=dtype)
             loss = loss_from_config(header["loss"]) if header.get("loss") else None
             opt_desc = header.get("optimizer") or {}
             if not isinstance(opt_desc, dict):
@@ -114,6 +131,10 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
             if name not in names:
                 raise ModelFileError(f"{path}: parameter {name} is missing")
             value = archive.read(name, p.shape, p.dtype, what="parameter")
+            if not np.isfinite(value).all():
+                raise ModelFileError(
+                    f"{path}: parameter {name} contains NaN or infinite values"
+                )
             p.data[...] = backend.xp().asarray(value)
             names.discard(name)
         if optimizer is not None:
@@ -126,6 +147,26 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
     if loss is not None:
         model.compile(loss, optimizer)
     return model
+
+
+def _parameter_shapes(layers: list[Layer], input_shape: Shape) -> dict[str, Shape]:
+    """Every parameter's name and shape, worked out without allocating any."""
+    if not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
+    ):
+        raise ValueError(
+            f"input_shape must be a tuple of positive integers, got {input_shape}"
+        )
+    shapes: dict[str, Shape] = {}
+    shape = input_shape
+    for i, layer in enumerate(layers):
+        try:
+            for name, param_shape in layer.parameter_shapes(shape).items():
+                shapes[f"layers.{i}.{name}"] = param_shape
+            shape = layer.compute_output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"layer {i}: {exc}") from exc
+    return shapes
 
 
 def _restore_optimizer(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from chainrule import backend, ops
+from chainrule import backend, ops, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.types import Array, Backward
 
@@ -93,11 +92,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-            raise TypeError(f"LeakyReLU: alpha must be a number, got {alpha!r}")
-        if not math.isfinite(alpha) or alpha < 0:
-            raise ValueError(f"LeakyReLU: alpha must be finite and >= 0, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = validate.real("LeakyReLU", "alpha", alpha, low=0.0)
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         xp = backend.xp()

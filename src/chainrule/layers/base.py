@@ -56,9 +56,19 @@ class Layer:
         """Fix the input shape (without the batch axis), create parameters.
 
         Returns the output shape. Raises ``ValueError`` naming the layer when the
-        input shape does not fit it.
+        input shape does not fit it. Building an already built layer for the same
+        shape keeps its weights (so one layer can be shared by two models); for
+        another shape it is an error.
         """
         input_shape = tuple(int(d) for d in input_shape)
+        if self.built:
+            if input_shape != self.input_shape:
+                raise ValueError(
+                    f"{self!r} is already built for input shape {self.input_shape}, "
+                    f"not {input_shape} (is it used in another model?); "
+                    "create a new layer"
+                )
+            return self.output_shape or ()
         output_shape = self.compute_output_shape(input_shape)
         self._create_parameters(
             input_shape, rng if rng is not None else np.random.default_rng()
@@ -69,6 +79,10 @@ class Layer:
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         """Output shape for ``input_shape``; raise ``ValueError`` if it does not fit."""
         return input_shape
+
+    def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
+        """Name and shape of each parameter :meth:`build` would create."""
+        return {}
 
     def _create_parameters(self, input_shape: Shape, rng: np.random.Generator) -> None:
         """Create this layer's parameters (none by default)."""
@@ -85,12 +99,13 @@ class Layer:
             raise TypeError(f"{self!r} expected an array, got {type(x).__name__}")
         if x.ndim < 1:
             raise ValueError(f"{self!r} expected a batch (N, ...), got a scalar")
-        if x.dtype.kind != "f":
+        if x.dtype not in (np.float32, np.float64):
             raise TypeError(
                 f"{self!r} expected a float32 or float64 array, got dtype {x.dtype}"
             )
         if not self.built:
-            self.build(tuple(x.shape[1:]))
+            with backend.precision(x.dtype):
+                self.build(tuple(x.shape[1:]))
         params = self.parameters()
         if params and x.dtype != params[0].dtype:
             raise TypeError(

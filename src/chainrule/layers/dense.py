@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.init import check_initializer, initialize
 from chainrule.parameter import Parameter
@@ -35,12 +35,8 @@ class Dense(Layer):
         bias_init: str = "zeros",
     ) -> None:
         super().__init__()
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        if not isinstance(use_bias, bool):
-            raise TypeError(f"Dense: use_bias must be True or False, got {use_bias!r}")
-        self.units = units
-        self.use_bias = use_bias
+        self.units = validate.integer("Dense", "units", units)
+        self.use_bias = validate.boolean("Dense", "use_bias", use_bias)
         self.init = check_initializer(init, f"Dense(units={units})")
         self.bias_init = check_initializer(
             bias_init, f"Dense(units={units})", "bias_init"
@@ -57,12 +53,19 @@ class Dense(Layer):
             )
         return (self.units,)
 
+    def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {"W": (input_shape[0], self.units)}
+        if self.use_bias:
+            shapes["b"] = (self.units,)
+        return shapes
+
     def _create_parameters(self, input_shape: Shape, rng: np.random.Generator) -> None:
         fan_in, fan_out = input_shape[0], self.units
-        W = initialize(self.init, (fan_in, fan_out), fan_in, fan_out, rng)
+        shapes = self.parameter_shapes(input_shape)
+        W = initialize(self.init, shapes["W"], fan_in, fan_out, rng)
         self.W = Parameter(backend.asarray(W), "W")
         if self.use_bias:
-            b = initialize(self.bias_init, (fan_out,), fan_in, fan_out, rng)
+            b = initialize(self.bias_init, shapes["b"], fan_in, fan_out, rng)
             self.b = Parameter(backend.asarray(b), "b")
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:

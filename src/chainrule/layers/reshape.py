@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from chainrule import validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.types import Array, Backward, Shape
 
@@ -45,13 +46,8 @@ class Rescaling(Layer):
 
     def __init__(self, scale: float, offset: float = 0.0) -> None:
         super().__init__()
-        for name, value in (("scale", scale), ("offset", offset)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"Rescaling: {name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"Rescaling: {name} must be finite, got {value!r}")
-        self.scale = float(scale)
-        self.offset = float(offset)
+        self.scale = validate.real("Rescaling", "scale", scale)
+        self.offset = validate.real("Rescaling", "offset", offset)
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         y = x * x.dtype.type(self.scale)

@@ -81,11 +81,35 @@ def check_batch(name: str, logits: Array, y: Array) -> None:
             f"{name} expected float logits of shape (N, C), got "
             f"{getattr(logits, 'shape', type(logits).__name__)}"
         )
+    if logits.shape[0] == 0:
+        raise ValueError(f"{name} got an empty batch (0 samples)")
     if not hasattr(y, "shape") or y.ndim < 1 or y.shape[0] != logits.shape[0]:
         raise ValueError(
             f"{name} expected {logits.shape[0]} targets to match logits of shape "
             f"{tuple(logits.shape)}, got {getattr(y, 'shape', type(y).__name__)}"
         )
+
+
+def float_targets(
+    name: str, y: Array, dtype: Any, low: float | None = None, high: float | None = None
+) -> Array:
+    """``y`` as finite floats of ``dtype``, within ``[low, high]`` where given."""
+    xp = backend.xp()
+    if y.dtype.kind not in "iuf":
+        raise TypeError(f"{name} expected numeric targets, got dtype {y.dtype}")
+    target = xp.asarray(y, dtype=dtype)
+    if not bool(xp.isfinite(target).all()):
+        raise ValueError(f"{name} got NaN or infinite targets")
+    if target.size and (
+        (low is not None and float(target.min()) < low)
+        or (high is not None and float(target.max()) > high)
+    ):
+        raise ValueError(
+            f"{name} expected targets in [{'-inf' if low is None else f'{low:g}'}, "
+            f"{'inf' if high is None else f'{high:g}'}], got values from "
+            f"{float(target.min())} to {float(target.max())}"
+        )
+    return target
 
 
 def integer_labels(name: str, y: Array, num_classes: int) -> Array:
@@ -101,4 +125,11 @@ def integer_labels(name: str, y: Array, num_classes: int) -> Array:
     return xp.asarray(y)
 
 
-__all__ = ["REDUCTIONS", "Loss", "check_batch", "integer_labels", "loss_from_config"]
+__all__ = [
+    "REDUCTIONS",
+    "Loss",
+    "check_batch",
+    "float_targets",
+    "integer_labels",
+    "loss_from_config",
+]

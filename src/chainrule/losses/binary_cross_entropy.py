@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend, ops
-from chainrule.losses.base import Loss, check_batch, integer_labels
+from chainrule.losses.base import Loss, check_batch, float_targets, integer_labels
 from chainrule.types import Array
 
 
@@ -40,15 +40,8 @@ class BinaryCrossEntropy(Loss):
         return float(per_element.sum()) / denom, grad
 
     def _targets(self, shape: tuple[int, ...], dtype: Any, y: Array) -> Array:
-        xp = backend.xp()
         if tuple(y.shape) == shape:
-            target = xp.asarray(y, dtype=dtype)
-            if target.size and (float(target.min()) < 0 or float(target.max()) > 1):
-                raise ValueError(
-                    "BinaryCrossEntropy expected targets in [0, 1], got values from "
-                    f"{float(target.min())} to {float(target.max())}"
-                )
-            return target
+            return float_targets("BinaryCrossEntropy", y, dtype, low=0.0, high=1.0)
         if y.ndim == 1 and len(shape) == 2:
             c = shape[1]
             labels = integer_labels("BinaryCrossEntropy", y, max(c, 2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chainrule import backend, ops
-from chainrule.losses.base import Loss, check_batch, integer_labels
+from chainrule.losses.base import Loss, check_batch, float_targets, integer_labels
 from chainrule.types import Array
 
 
@@ -37,7 +37,7 @@ class CrossEntropy(Loss):
             grad = p
             grad[rows, labels] -= 1
         elif y.shape == logits.shape:
-            target = xp.asarray(y, dtype=logits.dtype)
+            target = float_targets("CrossEntropy", y, logits.dtype, low=0.0)
             total = -float((target * log_p).sum())
             grad = p - target
         else:
@@ -64,6 +64,8 @@ class CrossEntropy(Loss):
                 f"CrossEntropy expected targets of shape (N,) or (N, {c}), "
                 f"got {tuple(y.shape)}"
             )
+        else:
+            float_targets("CrossEntropy", y, "float32", low=0.0)
 
     def activation(self, logits: Array) -> Array:
         """Softmax over classes: the predicted probabilities."""

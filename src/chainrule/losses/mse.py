@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chainrule.losses.base import Loss, check_batch
+from chainrule.losses.base import Loss, check_batch, float_targets
 from chainrule.types import Array
 
 
@@ -22,7 +22,7 @@ class MSE(Loss):
                 f"MSE expected targets of shape {tuple(logits.shape)}, "
                 f"got {tuple(y.shape)}"
             )
-        diff = logits - y.astype(logits.dtype, copy=False)
+        diff = logits - float_targets("MSE", y, logits.dtype)
         denom = self._denominator(tuple(logits.shape))
         value = float((diff * diff).sum()) / denom
         diff *= 2.0 / denom
@@ -34,8 +34,7 @@ class MSE(Loss):
                 "MSE expected targets of shape "
                 f"(N, {', '.join(map(str, output_shape))}), got {tuple(y.shape)}"
             )
-        if y.dtype.kind not in "iuf":
-            raise TypeError(f"MSE expected numeric targets, got dtype {y.dtype}")
+        float_targets("MSE", y, "float64")
 
 
 __all__ = ["MSE"]

@@ -46,12 +46,6 @@ def check_input_shape(x: np.ndarray[Any, Any], expected: Shape, owner: str) -> N
         raise ValueError(f"{owner} expected input of shape ({want}), got {x.shape}")
 
 
-def check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def batches(
     n: int, batch_size: int, order: np.ndarray[Any, Any] | None
 ) -> Iterator[Any]:
@@ -66,5 +60,4 @@ __all__ = [
     "as_target_array",
     "batches",
     "check_input_shape",
-    "check_positive_int",
 ]

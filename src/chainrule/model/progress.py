@@ -55,13 +55,12 @@ class Progress:
                 dynamic_ncols=True,
             )
 
-    def batch_end(self, loss: float, accuracy: float) -> None:
+    def batch_end(self, logs: dict[str, float]) -> None:
+        """Advance the bar; ``logs`` are the running metrics of the epoch."""
         if self.bar is not None:
             self.bar.update(1)
             if self.bar.n % 20 == 0 or self.bar.n == self.steps:
-                self.bar.set_postfix_str(
-                    compact_logs({"loss": loss, "accuracy": accuracy})
-                )
+                self.bar.set_postfix_str(compact_logs(logs))
 
     def epoch_end(self, epoch: int, seconds: float, logs: dict[str, float]) -> None:
         if self.mode == 1 and self.bar is not None:

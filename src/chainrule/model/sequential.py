@@ -9,19 +9,18 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, validate
 from chainrule.layers.base import Layer
 from chainrule.losses.base import Loss
-from chainrule.metrics import predicted_classes, true_classes
 from chainrule.model.history import History
 from chainrule.model.inputs import (
     as_input_array,
     as_target_array,
     batches,
     check_input_shape,
-    check_positive_int,
 )
 from chainrule.model.progress import Progress, check_verbose
+from chainrule.model.totals import Totals
 from chainrule.optim.base import Optimizer
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, DTypeLike, Shape
@@ -60,10 +59,7 @@ class Sequential:
                 )
         if not layers:
             raise ValueError("Sequential needs at least one layer")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(
-                f"Sequential: seed must be an integer or None, got {seed!r}"
-            )
+        seed = validate.seed("Sequential", seed)
         self.layers = list(layers)
         self.seed = seed
         self.dtype = backend.as_float_dtype(
@@ -139,10 +135,14 @@ class Sequential:
             p.zero_grad()
 
     def astype(self, dtype: DTypeLike) -> Sequential:
-        """Convert every parameter to ``dtype`` in place; returns the model."""
+        """Convert every parameter (and optimizer state) to ``dtype``; returns self."""
         self.dtype = backend.as_float_dtype(dtype)
         for layer in self.layers:
             layer.astype(self.dtype)
+        if self.optimizer is not None:
+            for state in self.optimizer.state:
+                for key, value in state.items():
+                    state[key] = value.astype(self.dtype)
         return self
 
     # ------------------------------------------------------------------ running
@@ -192,7 +192,7 @@ class Sequential:
     def predict_logits(self, x: object, batch_size: int = 1000) -> np.ndarray[Any, Any]:
         """Raw outputs of the last layer for every sample, as a NumPy array."""
         arr = as_input_array(x)
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = validate.integer("predict", "batch_size", batch_size)
         self._check_shape(arr)
         outputs = [
             backend.to_numpy(
@@ -220,30 +220,21 @@ class Sequential:
 
         Returns ``{"loss": ..., "accuracy": ...}``; the loss is the compiled
         loss over the whole set (not an average of batch averages when the last
-        batch is smaller).
+        batch is smaller). ``accuracy`` is there for outputs of shape ``(N, C)``.
         """
         loss = self._require_loss("evaluate")
         arr = as_input_array(x)
         target = as_target_array(y, len(arr))
-        batch_size = check_positive_int(batch_size, "batch_size")
-        loss.check_targets(target, self._check_shape(arr))
-        total_loss, correct = 0.0, 0
+        batch_size = validate.integer("evaluate", "batch_size", batch_size)
+        output_shape = self._check_shape(arr)
+        loss.check_targets(target, output_shape)
+        totals = Totals(loss.reduction, output_shape)
         for idx in batches(len(arr), batch_size, None):
             logits, _ = self.forward(backend.asarray(arr[idx], self.dtype), False)
-            value, _ = loss(logits, backend.xp().asarray(target[idx]))
-            weight = 1 if loss.reduction == "sum" else len(target[idx])
-            total_loss += value * weight
-            correct += int(
-                (
-                    predicted_classes(backend.to_numpy(logits))
-                    == true_classes(target[idx])
-                ).sum()
-            )
-        n = len(arr)
-        return {
-            "loss": total_loss if loss.reduction == "sum" else total_loss / n,
-            "accuracy": correct / n,
-        }
+            yb = backend.xp().asarray(target[idx])
+            value, _ = loss(logits, yb)
+            totals.add(value, logits, yb)
+        return totals.logs()
 
     # ----------------------------------------------------------------- training
     def train_step(self, x: Array, y: Array) -> tuple[float, Array]:
@@ -286,10 +277,10 @@ class Sequential:
         if self.optimizer is None:
             raise RuntimeError("fit needs an optimizer: model.compile(loss, optimizer)")
         check_verbose(verbose)
-        epochs = check_positive_int(epochs, "epochs")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        epochs = validate.integer("fit", "epochs", epochs)
+        batch_size = validate.integer("fit", "batch_size", batch_size)
+        validate.boolean("fit", "shuffle", shuffle)
+        seed = validate.seed("fit", seed)
         x_arr = as_input_array(x)
         y_arr = as_target_array(y, len(x_arr))
         rng = np.random.default_rng(seed)
@@ -312,27 +303,20 @@ class Sequential:
                 start = time.perf_counter()
                 progress.epoch_begin(epoch)
                 order = rng.permutation(n) if shuffle else None
-                seen, loss_sum, correct = 0, 0.0, 0
+                totals = Totals(loss.reduction, output_shape)
                 for step, idx in enumerate(batches(n, batch_size, order), 1):
-                    yb = y_arr[idx]
+                    yb = xp.asarray(y_arr[idx])
                     value, logits = self.train_step(
-                        backend.asarray(x_arr[idx], self.dtype), xp.asarray(yb)
+                        backend.asarray(x_arr[idx], self.dtype), yb
                     )
                     if not math.isfinite(value):
                         raise FloatingPointError(
                             f"training diverged: the loss is {value} at epoch {epoch}, "
                             f"step {step}; lower the learning rate or check the data"
                         )
-                    seen += len(yb)
-                    loss_sum += value * len(yb)
-                    correct += int(
-                        (
-                            predicted_classes(backend.to_numpy(logits))
-                            == true_classes(yb)
-                        ).sum()
-                    )
-                    progress.batch_end(loss_sum / seen, correct / seen)
-                logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
+                    totals.add(value, logits, yb)
+                    progress.batch_end(totals.logs())
+                logs = totals.logs()
                 if val is not None:
                     scores = self.evaluate(
                         val[0], val[1], batch_size=max(batch_size, 1000)

@@ -7,21 +7,12 @@ it is stepped with.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from chainrule import validate
 from chainrule.config import format_call, from_config
 from chainrule.parameter import Parameter
-
-
-def check_number(owner: str, name: str, value: object, *, low: float = 0.0) -> float:
-    """Return ``value`` as a float if it is a finite number ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < low:
-        raise ValueError(f"{owner}: invalid {name} {value!r} (expected >= {low})")
-    return float(value)
 
 
 class Optimizer:
@@ -36,7 +27,7 @@ class Optimizer:
         Optimizer.registry[cls.__name__] = cls
 
     def __init__(self, lr: float) -> None:
-        self.lr = check_number(type(self).__name__, "learning rate", lr)
+        self.lr = validate.real(type(self).__name__, "learning rate", lr, low=0.0)
         self.state: list[dict[str, Any]] = []
         self.iterations = 0
 
@@ -74,4 +65,4 @@ def optimizer_from_config(description: object) -> Optimizer:
     return from_config(Optimizer.registry, "optimizer", description)
 
 
-__all__ = ["Optimizer", "check_number", "optimizer_from_config"]
+__all__ = ["Optimizer", "optimizer_from_config"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.optim.base import Optimizer, check_number
+from chainrule import validate
+from chainrule.optim.base import Optimizer
 from chainrule.parameter import Parameter
 
 
@@ -30,10 +31,9 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(lr)
-        self.momentum = check_number("SGD", "momentum", momentum)
-        self.weight_decay = check_number("SGD", "weight_decay", weight_decay)
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        self.momentum = validate.real("SGD", "momentum", momentum, low=0.0)
+        self.weight_decay = validate.real("SGD", "weight_decay", weight_decay, low=0.0)
+        validate.boolean("SGD", "nesterov", nesterov)
         if nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.nesterov = nesterov
