@@ -1,44 +1,61 @@
-"""Choose a preset's learning rate on a validation split; report test accuracy.
+"""Choose a preset's recipe on a validation split; report test accuracy.
 
 Every choice is made on validation accuracy (5,000 images held out of the
 60,000 training images, the same split ``chainrule train`` uses); the test set
-is only read to report the chosen recipe, as mean ± std over seeds.
+is only read to report a recipe, as mean ± std over seeds. Each grid value is a
+recipe field of ``chainrule.presets.Recipe``; every combination is run.
 
-    python scripts/sweep.py --preset mlp --lr 0.02 0.05 0.1 --seeds 0 1 2
+    python scripts/sweep.py --preset mlp --grid lr=0.02,0.05,0.1 --seeds 0 1
+    python scripts/sweep.py --preset mlp --grid hidden=1024x1024 dropout=0.3 \\
+        schedule=cosine optimizer=nesterov epochs=20 --seeds 0 1 2 3 4 --report-test
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import statistics
 import time
+from typing import Any
 
 from chainrule.data import load_mnist
-from chainrule.presets import get_preset, make_model
+from chainrule.presets import Recipe, get_preset, make_callbacks, make_model
 
 VALIDATION_SPLIT = 5000 / 60000
 
 
-def run(preset: str, lr: float, seed: int, epochs: int, data_dir: str | None) -> dict:
-    (x, y), (xt, yt) = load_mnist(data_dir)
-    p = get_preset(preset)
-    model = make_model(preset, seed=seed, lr=lr)
+def parse_value(field: str, text: str) -> Any:
+    if field == "hidden":
+        return tuple(int(w) for w in text.split("x"))
+    if field in ("optimizer", "schedule"):
+        return text
+    if field in ("epochs", "batch_size"):
+        return int(text)
+    return float(text)
+
+
+def run(preset: str, recipe: Recipe, seed: int, data: Any) -> dict[str, float]:
+    (x, y), (xt, yt) = data
+    model = make_model(preset, seed=seed, recipe=recipe)
+    steps = math.ceil(len(x) * (1 - VALIDATION_SPLIT) / recipe.batch_size)
     start = time.perf_counter()
     history = model.fit(
         x,
         y,
-        epochs=epochs,
-        batch_size=p.batch_size,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
         validation_split=VALIDATION_SPLIT,
         seed=seed,
         verbose=0,
+        callbacks=make_callbacks(recipe, steps),
     )
     seconds = time.perf_counter() - start
     test = model.evaluate(xt, yt)
     return {"val": history["val_accuracy"][-1], "test": test["accuracy"], "s": seconds}
 
 
-def stat(rows: list[dict], key: str) -> str:
+def stat(rows: list[dict[str, float]], key: str) -> str:
     """``mean ± std`` of ``key`` over runs, in percent."""
     vals = [100 * r[key] for r in rows]
     sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
@@ -48,19 +65,38 @@ def stat(rows: list[dict], key: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", required=True)
-    parser.add_argument("--lr", type=float, nargs="+", required=True)
+    parser.add_argument(
+        "--grid", nargs="*", default=[], metavar="FIELD=V1,V2", help="recipe values"
+    )
+    parser.add_argument("--lr", type=float, nargs="+", help="shorthand for lr=...")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--data-dir")
+    parser.add_argument(
+        "--report-test",
+        action="store_true",
+        help="also print test accuracy (only for recipes already chosen)",
+    )
     args = parser.parse_args()
-    epochs = args.epochs or get_preset(args.preset).epochs
-    for lr in args.lr:
-        rows = [run(args.preset, lr, s, epochs, args.data_dir) for s in args.seeds]
-
+    grid: dict[str, list[Any]] = {}
+    for item in args.grid:
+        field, _, values = item.partition("=")
+        grid[field] = [parse_value(field, v) for v in values.split(",")]
+    if args.lr:
+        grid["lr"] = args.lr
+    if args.epochs:
+        grid["epochs"] = [args.epochs]
+    base = get_preset(args.preset).recipe
+    data = load_mnist(args.data_dir)
+    for combo in itertools.product(*grid.values()):
+        changes = dict(zip(grid, combo, strict=True))
+        recipe = base.replace(**changes)
+        rows = [run(args.preset, recipe, s, data) for s in args.seeds]
+        shown = " ".join(f"{k}={v}" for k, v in changes.items()) or "(preset recipe)"
+        test = f"test {stat(rows, 'test')}%  " if args.report_test else ""
         print(
-            f"{args.preset} lr={lr:g} epochs={epochs} seeds={args.seeds}: "
-            f"val {stat(rows, 'val')}%  test {stat(rows, 'test')}%  "
-            f"({statistics.mean(r['s'] for r in rows):.1f} s/run)",
+            f"{args.preset} {shown} seeds={args.seeds}: val {stat(rows, 'val')}%  "
+            f"{test}({statistics.mean(r['s'] for r in rows):.1f} s/run)",
             flush=True,
         )
 

@@ -10,6 +10,7 @@ from chainrule import backend
 from chainrule.gradcheck import gradcheck
 from chainrule.layers import (
     Dense,
+    Dropout,
     Flatten,
     Identity,
     Layer,
@@ -38,6 +39,8 @@ LAYERS = {
     "Dense": (lambda: Dense(7), (5,)),
     "Dense-no-bias": (lambda: Dense(3, use_bias=False, init="normal"), (6,)),
     "Dense-he": (lambda: Dense(4, init="he"), (9,)),
+    "Dense-max-norm": (lambda: Dense(4, max_norm=2.0), (9,)),
+    "Dropout": (lambda: Dropout(0.4, seed=3), (6,)),
     "Sigmoid": (Sigmoid, (6,)),
     "Tanh": (Tanh, (6,)),
     "ReLU": (ReLU, (6,)),

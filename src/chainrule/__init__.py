@@ -6,12 +6,22 @@ The public API, re-exported here: layers, losses, optimizers, ``Sequential``,
 
 from chainrule._version import __version__
 from chainrule.backend import precision, set_backend, set_default_dtype
+from chainrule.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    JSONLogger,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from chainrule.data import load_mnist
 from chainrule.errors import ChainruleError, DataError, ModelFileError
 from chainrule.gradcheck import GradCheckReport, gradcheck
-from chainrule.io import load_model, save_model
+from chainrule.io import load_model, save_checkpoint, save_model
 from chainrule.layers import (
     Dense,
+    Dropout,
     Flatten,
     Identity,
     Layer,
@@ -23,8 +33,16 @@ from chainrule.layers import (
     Tanh,
 )
 from chainrule.losses import MSE, BinaryCrossEntropy, CrossEntropy, Loss
-from chainrule.model import History, Sequential
-from chainrule.optim import SGD, Optimizer
+from chainrule.model import Callback, History, Sequential
+from chainrule.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineDecay,
+    OneCycle,
+    Optimizer,
+    RMSprop,
+)
 from chainrule.parameter import Parameter
 from chainrule.presets import PRESETS, make_model
 
@@ -32,33 +50,48 @@ __all__ = [
     "MSE",
     "PRESETS",
     "SGD",
+    "Adam",
+    "AdamW",
     "BinaryCrossEntropy",
+    "CSVLogger",
+    "Callback",
     "ChainruleError",
+    "CosineDecay",
     "CrossEntropy",
     "DataError",
     "Dense",
+    "Dropout",
+    "EarlyStopping",
     "Flatten",
     "GradCheckReport",
     "History",
     "Identity",
+    "JSONLogger",
     "Layer",
     "LeakyReLU",
+    "LearningRateScheduler",
     "Loss",
+    "ModelCheckpoint",
     "ModelFileError",
+    "OneCycle",
     "Optimizer",
     "Parameter",
+    "RMSprop",
     "ReLU",
+    "ReduceLROnPlateau",
     "Rescaling",
     "Sequential",
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TerminateOnNaN",
     "__version__",
     "gradcheck",
     "load_mnist",
     "load_model",
     "make_model",
     "precision",
+    "save_checkpoint",
     "save_model",
     "set_backend",
     "set_default_dtype",

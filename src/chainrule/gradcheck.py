@@ -210,10 +210,23 @@ def _objective(
     y_arr = None if y is None else np.asarray(y)
     if y_arr is not None and loss is None:
         raise ValueError("gradcheck with targets y needs a loss (loss=... or compile)")
+    # every evaluation must draw the same dropout masks: replay the generators
+    replay: Callable[[], None]
+    if isinstance(target, Sequential):
+        rng_states = target.get_rng_states()
+        replay = functools.partial(target.set_rng_states, rng_states)
+    else:
+        layer_state = target.get_rng_state()
+        replay = (
+            functools.partial(target.set_rng_state, layer_state)
+            if layer_state is not None
+            else lambda: None
+        )
     out, _ = target.forward(x, True)
     projection = rng.standard_normal(out.shape) if y_arr is None else None
 
     def objective() -> tuple[float, Callable[[], Array | None]]:
+        replay()
         out, backward = target.forward(x, True)
         if projection is not None:
             value, dout = float((out * projection).sum()), projection

@@ -1,37 +1,89 @@
 """Named, ready-to-train models: one registry used by the CLI and by Python.
 
-``make_model("tutorial")`` returns a compiled :class:`Sequential`; the preset
-also carries its training recipe (epochs, batch size, learning rate), chosen on
-a validation split (see ``docs/results.md`` for how, and what each reaches).
+A preset is an architecture plus a :class:`Recipe` (optimizer, learning rate,
+schedule, regularisation, epochs, batch size), each chosen on a validation split
+(``docs/results.md`` says how, and what each reaches). ``make_model("mlp")``
+returns the compiled model; ``make_callbacks`` the learning-rate schedule that
+goes with it. Every recipe field can be overridden (the CLI's flags do).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from chainrule.layers import Dense, Flatten, ReLU, Rescaling, Sigmoid
+from chainrule.callbacks import LearningRateScheduler
+from chainrule.layers import Dense, Dropout, Flatten, ReLU, Rescaling, Sigmoid
 from chainrule.layers.base import Layer
 from chainrule.losses import BinaryCrossEntropy, CrossEntropy
 from chainrule.losses.base import Loss
-from chainrule.model import Sequential
-from chainrule.optim import SGD
+from chainrule.model import Callback, Sequential
+from chainrule.optim import SGD, Adam, AdamW, RMSprop
 from chainrule.optim.base import Optimizer
+from chainrule.optim.schedules import SCHEDULES, make_schedule
+
+OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a preset is trained."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    hidden: tuple[int, ...] = ()
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    dropout: float = 0.0
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.hidden or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h > 0
+            for h in self.hidden
+        ):
+            raise ValueError(
+                f"hidden must be a non-empty tuple of layer widths, got {self.hidden!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                f"got {self.optimizer!r}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
+
+    def replace(self, **overrides: Any) -> Recipe:
+        """A copy with the given fields changed (``None`` values are ignored)."""
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown recipe fields: {', '.join(sorted(unknown))}")
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "hidden" in changes:
+            changes["hidden"] = tuple(changes["hidden"])
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A model architecture plus the recipe it is trained with."""
+    """A model architecture and the recipe it is trained with."""
 
     name: str
     description: str
-    layers: Callable[[], list[Layer]]
-    loss: Callable[[], Loss]
-    optimizer: Callable[[float], Optimizer]
-    input_shape: tuple[int, ...]
-    epochs: int
-    batch_size: int
-    lr: float
+    layers: Callable[[Recipe], list[Layer]]
+    loss: Callable[[Recipe], Loss]
+    recipe: Recipe
+    input_shape: tuple[int, ...] = (28, 28)
 
 
 def _mnist_input() -> list[Layer]:
@@ -39,27 +91,28 @@ def _mnist_input() -> list[Layer]:
     return [Rescaling(1 / 255), Flatten()]
 
 
-def _tutorial_layers() -> list[Layer]:
-    return [
-        *_mnist_input(),
-        Dense(64, use_bias=False, init="normal"),
-        Sigmoid(),
-        Dense(64, use_bias=False, init="normal"),
-        Sigmoid(),
-        # a3 = σ(z3): the sigmoid is applied by the loss (fused, stable)
-        Dense(10, use_bias=False, init="normal"),
-    ]
+def _relu_mlp(recipe: Recipe) -> list[Layer]:
+    """``784-hidden...-10`` with ReLU, He init, and dropout if the recipe asks."""
+    stack = _mnist_input()
+    if recipe.dropout:
+        stack.append(Dropout(min(recipe.dropout, 0.2)))  # lighter on pixels
+    for units in recipe.hidden:
+        stack += [Dense(units, init="he"), ReLU()]
+        if recipe.dropout:
+            stack.append(Dropout(recipe.dropout))
+    return [*stack, Dense(10, init="glorot")]
 
 
-def _mlp_layers() -> list[Layer]:
-    return [
-        *_mnist_input(),
-        Dense(512, init="he"),
-        ReLU(),
-        Dense(256, init="he"),
-        ReLU(),
-        Dense(10, init="glorot"),
-    ]
+def _tutorial_layers(recipe: Recipe) -> list[Layer]:
+    stack = _mnist_input()
+    for units in recipe.hidden:
+        stack += [Dense(units, use_bias=False, init="normal"), Sigmoid()]
+    # a3 = σ(z3): the output sigmoid is applied by the loss (fused, stable)
+    return [*stack, Dense(10, use_bias=False, init="normal")]
+
+
+def _cross_entropy(recipe: Recipe) -> Loss:
+    return CrossEntropy(label_smoothing=recipe.label_smoothing)
 
 
 PRESETS: dict[str, Preset] = {
@@ -71,12 +124,8 @@ PRESETS: dict[str, Preset] = {
             "(output error a3 - y), plain SGD"
         ),
         layers=_tutorial_layers,
-        loss=lambda: BinaryCrossEntropy(reduction="batchmean"),
-        optimizer=lambda lr: SGD(lr),
-        input_shape=(28, 28),
-        epochs=10,
-        batch_size=32,
-        lr=2.0,
+        loss=lambda recipe: BinaryCrossEntropy(reduction="batchmean"),
+        recipe=Recipe(epochs=10, batch_size=32, lr=2.0, hidden=(64, 64)),
     ),
     "mlp": Preset(
         name="mlp",
@@ -84,13 +133,46 @@ PRESETS: dict[str, Preset] = {
             "a modern MLP 784-512-256-10: ReLU, He init, softmax cross-entropy, "
             "SGD with momentum 0.9"
         ),
-        layers=_mlp_layers,
-        loss=CrossEntropy,
-        optimizer=lambda lr: SGD(lr, momentum=0.9),
-        input_shape=(28, 28),
-        epochs=10,
-        batch_size=128,
-        lr=0.05,
+        layers=_relu_mlp,
+        loss=_cross_entropy,
+        recipe=Recipe(
+            epochs=10, batch_size=128, lr=0.05, hidden=(512, 256), momentum=0.9
+        ),
+    ),
+    "simard-800": Preset(
+        name="simard-800",
+        description=(
+            "Simard et al. (2003)'s 784-800-10 network with cross-entropy "
+            "(ReLU hidden units), SGD with momentum and a cosine schedule"
+        ),
+        layers=_relu_mlp,
+        loss=_cross_entropy,
+        recipe=Recipe(
+            epochs=30,
+            batch_size=128,
+            lr=0.05,
+            hidden=(800,),
+            momentum=0.9,
+            schedule="cosine",
+        ),
+    ),
+    "hinton-500-300": Preset(
+        name="hinton-500-300",
+        description=(
+            "Hinton's 784-500-300-10 network: softmax cross-entropy with weight "
+            "decay (ReLU hidden units), SGD with momentum and a cosine schedule"
+        ),
+        layers=_relu_mlp,
+        loss=_cross_entropy,
+        recipe=Recipe(
+            epochs=30,
+            batch_size=128,
+            lr=0.05,
+            hidden=(500, 300),
+            momentum=0.9,
+            weight_decay=5e-4,
+            schedule="cosine",
+        ),
     ),
 }
 
@@ -104,14 +186,57 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def make_optimizer(recipe: Recipe) -> Optimizer:
+    """The optimizer a recipe names, with its learning rate and weight decay."""
+    lr, wd = recipe.lr, recipe.weight_decay
+    if recipe.optimizer in ("sgd", "nesterov"):
+        momentum = recipe.momentum or (0.9 if recipe.optimizer == "nesterov" else 0.0)
+        return SGD(
+            lr,
+            momentum=momentum,
+            nesterov=recipe.optimizer == "nesterov",
+            weight_decay=wd,
+        )
+    if recipe.optimizer == "adam":
+        return Adam(lr, weight_decay=wd)
+    if recipe.optimizer == "adamw":
+        return AdamW(lr, weight_decay=wd)
+    return RMSprop(lr, momentum=recipe.momentum, weight_decay=wd)
+
+
 def make_model(
-    name: str, seed: int | None = None, lr: float | None = None
+    name: str, seed: int | None = None, recipe: Recipe | None = None, **overrides: Any
 ) -> Sequential:
-    """Build and compile the preset's model (weights seeded by ``seed``)."""
+    """Build and compile the preset's model (weights seeded by ``seed``).
+
+    ``recipe`` replaces the preset's recipe; keyword ``overrides`` change single
+    fields of it (``make_model("mlp", lr=0.1)``).
+    """
     preset = get_preset(name)
-    model = Sequential(preset.layers(), input_shape=preset.input_shape, seed=seed)
-    model.compile(preset.loss(), preset.optimizer(preset.lr if lr is None else lr))
+    recipe = (recipe or preset.recipe).replace(**overrides)
+    model = Sequential(preset.layers(recipe), input_shape=preset.input_shape, seed=seed)
+    model.compile(preset.loss(recipe), make_optimizer(recipe))
     return model
 
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "get_preset", "make_model"]
+def make_callbacks(recipe: Recipe, steps_per_epoch: int) -> list[Callback]:
+    """The learning-rate schedule of a recipe, as a per-step callback."""
+    if recipe.schedule == "constant":
+        return []
+    schedule = make_schedule(
+        recipe.schedule, recipe.lr, recipe.epochs * steps_per_epoch
+    )
+    return [LearningRateScheduler(schedule, per="step")]
+
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "OPTIMIZERS",
+    "PRESETS",
+    "Preset",
+    "Recipe",
+    "get_preset",
+    "make_callbacks",
+    "make_model",
+    "make_optimizer",
+]

@@ -221,7 +221,8 @@ def test_train_mlp_reaches_95_percent(tmp_path: Path, data_dir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "total parameters: 535,818" in result.stdout
-    assert "training: 1 epochs, batch size 256, lr 0.05, seed 3" in result.stdout
+    assert "recipe: epochs 1, batch_size 256, lr 0.05," in result.stdout
+    assert "seed: 3" in result.stdout
     assert percent(r"^test accuracy:", result.stdout) >= 95.0
     assert (tmp_path / "mlp.npz").is_file()
 

@@ -553,8 +553,8 @@ HEADER_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "metadata_a_list": (_set("metadata", [1, 2]), "metadata must be an object"),
     "optimizer_a_string": (_set("optimizer", "SGD"), "optimizer must be an object"),
     "optimizer_unknown": (
-        _set("optimizer", {"type": "Adam", "config": {}}),
-        "unknown optimizer type 'Adam'; known types: SGD",
+        _set("optimizer", {"type": "Adagrad", "config": {}}),
+        "unknown optimizer type 'Adagrad'; known types: Adam, AdamW, RMSprop, SGD",
     ),
     "optimizer_bad_lr": (
         _set_optimizer(config={"lr": -1.0}),

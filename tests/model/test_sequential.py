@@ -41,7 +41,7 @@ def test_fit_learns_and_history_records(rng: np.random.Generator) -> None:
     model = small_model()
     history = model.fit(x, y, epochs=15, batch_size=32, seed=0, verbose=0)
     assert history.epoch == list(range(1, 16))
-    assert set(history.history) == {"loss", "accuracy"}
+    assert set(history.history) == {"loss", "accuracy", "lr"}
     assert history["loss"][-1] < history["loss"][0]
     assert model.evaluate(x, y)["accuracy"] > 0.95
     probs = model.predict(x)
@@ -66,7 +66,7 @@ def test_same_seed_same_weights(rng: np.random.Generator) -> None:
 def test_validation_split_and_data(rng: np.random.Generator) -> None:
     x, y = blobs(rng, n=200)
     h = small_model().fit(x, y, epochs=2, validation_split=0.25, seed=1, verbose=0)
-    assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
     h = small_model().fit(x, y, epochs=1, validation_data=(x[:50], y[:50]), verbose=0)
     assert 0 <= h["val_accuracy"][0] <= 1
     with pytest.raises(ValueError, match="not both"):
@@ -274,7 +274,7 @@ def test_regression_outputs_of_any_shape_report_loss_only(
     x = rng.standard_normal((16, 2, 3)).astype(np.float32)
     model = Sequential([Rescaling(2.0)], input_shape=(2, 3)).compile(MSE(), SGD(0.1))
     history = model.fit(x, 2 * x, epochs=1, verbose=0)
-    assert set(history.history) == {"loss"}
+    assert set(history.history) == {"loss", "lr"}
     assert model.evaluate(x, 2 * x) == {"loss": 0.0}
 
 

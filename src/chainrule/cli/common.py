@@ -38,6 +38,10 @@ def positive_float(text: str) -> float:
     return float(_number(text, float, 0, True, "a positive number"))
 
 
+def non_negative_float(text: str) -> float:
+    return float(_number(text, float, 0, False, "a number >= 0"))
+
+
 def check_output_path(path: str) -> str:
     """Fail before any work if ``path`` cannot be written as a file."""
     target = Path(path)

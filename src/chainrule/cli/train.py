@@ -1,25 +1,50 @@
-"""``chainrule train``: train a preset on MNIST, report, save the model."""
+"""``chainrule train``: train a preset on MNIST, report, save; checkpoint and resume."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from pathlib import Path
 from typing import Any
 
+from chainrule.callbacks import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 from chainrule.cli.common import (
     add_data_dir,
     add_preset,
     check_output_path,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
 )
 from chainrule.data import load_mnist
-from chainrule.io import save_model
-from chainrule.presets import DEFAULT_PRESET, get_preset, make_model
+from chainrule.io import load_model, read_header, save_model
+from chainrule.model import Callback, Sequential
+from chainrule.optim.schedules import SCHEDULES
+from chainrule.presets import (
+    DEFAULT_PRESET,
+    OPTIMIZERS,
+    Recipe,
+    get_preset,
+    make_callbacks,
+    make_model,
+)
 
 #: images held out of the 60,000 training images to choose hyperparameters on
 VALIDATION_SIZE = 5000
+#: recipe fields the command line can set, with their flags
+RECIPE_FLAGS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "dropout",
+    "label_smoothing",
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -27,25 +52,55 @@ def add_parser(sub: Any) -> None:
         "train",
         help="train a model on MNIST and save it",
         description="Train a preset on MNIST: prints the model, one progress bar "
-        "(or line) per epoch, validation and test accuracy, and saves the model.",
+        "(or line) per epoch, validation and test accuracy, and saves the model. "
+        "Recipe flags override the preset's recipe.",
     )
     add_preset(parser, DEFAULT_PRESET)
-    parser.add_argument("--epochs", type=positive_int, help="default: the preset's")
-    parser.add_argument("--batch-size", type=positive_int, help="default: the preset's")
-    parser.add_argument(
-        "--lr", type=positive_float, help="learning rate (default: the preset's)"
-    )
+    recipe = parser.add_argument_group("recipe (default: the preset's)")
+    recipe.add_argument("--epochs", type=positive_int)
+    recipe.add_argument("--batch-size", type=positive_int)
+    recipe.add_argument("--lr", type=positive_float, help="(peak) learning rate")
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS)
+    recipe.add_argument("--momentum", type=non_negative_float)
+    recipe.add_argument("--schedule", choices=SCHEDULES)
+    recipe.add_argument("--weight-decay", type=non_negative_float)
+    recipe.add_argument("--dropout", type=non_negative_float, help="rate in [0, 1)")
+    recipe.add_argument("--label-smoothing", type=non_negative_float)
     parser.add_argument(
         "--seed",
         type=non_negative_int,
         default=0,
-        help="seeds initialisation, shuffling and the validation split (default 0)",
+        help="seeds initialisation, shuffling, dropout and the validation split",
     )
     parser.add_argument(
         "--validation-size",
         type=non_negative_int,
         default=VALIDATION_SIZE,
         help=f"training images held out for validation (default {VALIDATION_SIZE})",
+    )
+    parser.add_argument(
+        "--patience",
+        type=positive_int,
+        help="stop when validation loss has not improved for N epochs "
+        "(and keep the best weights)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="write DIR/last.npz after every epoch and DIR/best.npz at the best "
+        "validation accuracy; resume with --resume DIR/last.npz",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue the run saved in a checkpoint (same data, recipe and seed; "
+        "--epochs may extend it)",
+    )
+    parser.add_argument(
+        "--stop-after",
+        type=positive_int,
+        metavar="N",
+        help="stop after epoch N as if interrupted (the schedule still spans --epochs)",
     )
     add_data_dir(parser)
     parser.add_argument(
@@ -55,62 +110,135 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(run=run)
 
 
+class StopAfter(Callback):
+    """End training after a given epoch, as an interruption would."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if epoch >= self.epoch and self.model is not None:
+            self.model.stop_training = True
+
+
+def _start(args: argparse.Namespace) -> tuple[str, Recipe, Sequential, int, int]:
+    """Preset name, recipe, model, seed and validation size of this run."""
+    overrides = {f: getattr(args, f) for f in RECIPE_FLAGS}
+    if args.resume is None:
+        preset = get_preset(args.preset)
+        recipe = preset.recipe.replace(**overrides)
+        model = make_model(preset.name, seed=args.seed, recipe=recipe)
+        return preset.name, recipe, model, args.seed, args.validation_size
+    changed = [f for f, v in overrides.items() if v is not None and f != "epochs"]
+    if changed:
+        flags = ", ".join("--" + f.replace("_", "-") for f in changed)
+        raise ValueError(f"{flags} cannot change when resuming: the run continues")
+    metadata = read_header(args.resume).get("metadata", {})
+    run_info = metadata.get("run") if isinstance(metadata, dict) else None
+    if not isinstance(run_info, dict):
+        raise ValueError(
+            f"{args.resume} was not written by chainrule train --checkpoint "
+            "(it has no run description to resume)"
+        )
+    recipe = Recipe(**run_info["recipe"]).replace(epochs=args.epochs)
+    model = load_model(args.resume)
+    if model.training_state is None:
+        raise ValueError(f"{args.resume} holds no training state to resume from")
+    return (
+        run_info["preset"],
+        recipe,
+        model,
+        model.training_state.seed or 0,
+        run_info["validation_size"],
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    preset = get_preset(args.preset)
-    epochs = args.epochs or preset.epochs
-    batch_size = args.batch_size or preset.batch_size
-    lr = args.lr or preset.lr
-    out = check_output_path(args.out or f"{preset.name}.npz")
+    preset_name, recipe, model, seed, validation_size = _start(args)
+    out = check_output_path(args.out or f"{preset_name}.npz")
+    if args.checkpoint:
+        Path(args.checkpoint).mkdir(parents=True, exist_ok=True)
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data_dir)
-    if args.validation_size >= len(x_train):
+    if validation_size >= len(x_train):
         raise ValueError(
-            f"--validation-size {args.validation_size} leaves no training images "
+            f"--validation-size {validation_size} leaves no training images "
             f"(there are {len(x_train)})"
         )
-    split = args.validation_size / len(x_train)
-    print(f"preset {preset.name}: {preset.description}")
+    print(f"preset {preset_name}: {get_preset(preset_name).description}")
     print(
-        f"data: MNIST, {len(x_train) - args.validation_size} training / "
-        f"{args.validation_size} validation / {len(x_test)} test images"
+        f"data: MNIST, {len(x_train) - validation_size} training / "
+        f"{validation_size} validation / {len(x_test)} test images"
     )
-    model = make_model(preset.name, seed=args.seed, lr=lr)
     model.summary()
-    print(
-        f"training: {epochs} epochs, batch size {batch_size}, lr {lr:g}, "
-        f"seed {args.seed}"
-    )
+    print("recipe: " + ", ".join(f"{k} {v}" for k, v in recipe.to_json().items()))
+    print(f"seed: {seed}")
+    if args.resume:
+        assert model.training_state is not None
+        print(f"resuming {args.resume} after epoch {model.training_state.epoch}")
+
+    run_info = {
+        "preset": preset_name,
+        "recipe": recipe.to_json(),
+        "validation_size": validation_size,
+    }
+    steps = math.ceil((len(x_train) - validation_size) / recipe.batch_size)
+    nan_guard = TerminateOnNaN()
+    callbacks: list[Callback] = [nan_guard, *make_callbacks(recipe, steps)]
+    if args.patience:
+        callbacks.append(
+            EarlyStopping(patience=args.patience, restore_best_weights=True)
+        )
+    if args.checkpoint:
+        meta = {"run": run_info}
+        callbacks += [
+            ModelCheckpoint(Path(args.checkpoint) / "last.npz", metadata=meta),
+            ModelCheckpoint(
+                Path(args.checkpoint) / "best.npz",
+                monitor="val_accuracy",
+                save_best_only=True,
+                metadata=meta,
+            ),
+        ]
+    if args.stop_after:
+        callbacks.append(StopAfter(args.stop_after))
+
     start = time.perf_counter()
     history = model.fit(
         x_train,
         y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_split=split,
-        seed=args.seed,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        validation_split=validation_size / len(x_train),
+        seed=seed,
         verbose=0 if args.quiet else "auto",
+        callbacks=callbacks,
+        resume=bool(args.resume),
     )
     seconds = time.perf_counter() - start
+    if nan_guard.message:
+        kept = (
+            f"; the last good checkpoint is in {args.checkpoint}"
+            if args.checkpoint
+            else ""
+        )
+        raise FloatingPointError(f"{nan_guard.message}{kept}; no model saved")
     test = model.evaluate(x_test, y_test)
     last = history.last()
+    done = len(history.epoch)
     if "val_accuracy" in last:
         print(f"validation accuracy: {100 * last['val_accuracy']:.2f}%")
     print(
         f"test accuracy: {100 * test['accuracy']:.2f}%  (loss {test['loss']:.4f}; "
-        f"{epochs} epochs in {seconds:.1f} s)"
+        f"{done} epochs, this run {seconds:.1f} s)"
     )
     metadata = {
-        "preset": preset.name,
+        "preset": preset_name,
         "dataset": "mnist",
         "class_names": [str(i) for i in range(10)],
-        "training": {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "seed": args.seed,
-            "validation_size": args.validation_size,
-            "seconds": round(seconds, 2),
-        },
+        "run": run_info,
+        "training": {"epochs": done, "seed": seed, "seconds": round(seconds, 2)},
         "metrics": {
             "test_accuracy": test["accuracy"],
             "test_loss": test["loss"],

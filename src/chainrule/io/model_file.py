@@ -31,6 +31,7 @@ from chainrule.io.archive import NpzReader
 from chainrule.layers.base import Layer, layer_from_config
 from chainrule.losses.base import loss_from_config
 from chainrule.model.sequential import Sequential
+from chainrule.model.training_state import TrainingState
 from chainrule.optim.base import Optimizer, optimizer_from_config
 from chainrule.types import Shape
 
@@ -46,8 +47,14 @@ def save_model(
     path: str | os.PathLike[str],
     metadata: dict[str, Any] | None = None,
     include_optimizer: bool = True,
+    include_training_state: bool = False,
 ) -> None:
-    """Write ``model`` to ``path`` atomically (a crash never leaves half a file)."""
+    """Write ``model`` to ``path`` atomically (a crash never leaves half a file).
+
+    ``include_training_state`` adds ``model.training_state`` (epoch, random
+    generator states, history, callback counters): a checkpoint from which
+    ``fit(resume=True)`` continues exactly.
+    """
     if not isinstance(model, Sequential):
         raise TypeError(f"save_model expects a Sequential, got {type(model).__name__}")
     if not model.built:
@@ -77,6 +84,10 @@ def save_model(
         ),
         "metadata": metadata or {},
     }
+    if include_training_state:
+        if model.training_state is None:
+            raise ValueError("save_model: the model has no training state to save")
+        header["training"] = model.training_state.to_json()
     try:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -146,7 +157,24 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
             )
     if loss is not None:
         model.compile(loss, optimizer)
+    if header.get("training") is not None:
+        try:
+            model.training_state = TrainingState.from_json(header["training"])
+            model.set_rng_states(model.training_state.layer_rngs)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: bad training state: {exc}") from exc
     return model
+
+
+def save_checkpoint(
+    model: Sequential,
+    path: str | os.PathLike[str],
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Save weights, optimizer state and training state, for ``fit(resume=True)``."""
+    save_model(
+        model, path, metadata, include_optimizer=True, include_training_state=True
+    )
 
 
 def _parameter_shapes(layers: list[Layer], input_shape: Shape) -> dict[str, Shape]:
@@ -244,4 +272,11 @@ def _header(archive: Any, path: object) -> dict[str, Any]:
     return header
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "read_header", "save_model"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "load_model",
+    "read_header",
+    "save_checkpoint",
+    "save_model",
+]

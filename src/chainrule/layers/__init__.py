@@ -10,12 +10,14 @@ from chainrule.layers.activations import (
 )
 from chainrule.layers.base import Layer, layer_from_config
 from chainrule.layers.dense import Dense
+from chainrule.layers.dropout import Dropout
 from chainrule.layers.init import INITIALIZERS
 from chainrule.layers.reshape import Flatten, Rescaling
 
 __all__ = [
     "INITIALIZERS",
     "Dense",
+    "Dropout",
     "Flatten",
     "Identity",
     "Layer",

@@ -135,6 +135,17 @@ class Layer:
         for p in self.parameters():
             p.zero_grad()
 
+    def apply_constraints(self) -> None:
+        """Project parameters back onto their constraints after an update."""
+
+    def get_rng_state(self) -> dict[str, Any] | None:
+        """The state of this layer's random generator (``None``: it has none)."""
+        return None
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore the generator state returned by :meth:`get_rng_state`."""
+        raise ValueError(f"{self!r} has no random generator to restore")
+
     def astype(self, dtype: DTypeLike) -> None:
         """Convert every parameter to ``dtype`` (float32 or float64)."""
         dt = backend.as_float_dtype(dtype)

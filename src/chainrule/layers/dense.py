@@ -33,6 +33,7 @@ class Dense(Layer):
         use_bias: bool = True,
         init: str = "glorot",
         bias_init: str = "zeros",
+        max_norm: float | None = None,
     ) -> None:
         super().__init__()
         self.units = validate.integer("Dense", "units", units)
@@ -40,6 +41,11 @@ class Dense(Layer):
         self.init = check_initializer(init, f"Dense(units={units})")
         self.bias_init = check_initializer(
             bias_init, f"Dense(units={units})", "bias_init"
+        )
+        self.max_norm = (
+            None
+            if max_norm is None
+            else validate.real("Dense", "max_norm", max_norm, low=0.0, strict=True)
         )
         self.W: Parameter | None = None
         self.b: Parameter | None = None
@@ -86,6 +92,20 @@ class Dense(Layer):
 
         return y, backward
 
+    def apply_constraints(self) -> None:
+        """Max-norm: rescale each unit's incoming weights to norm <= ``max_norm``.
+
+        The constraint of Srivastava et al. (2014), applied after every update:
+        column ``j`` of ``W`` (the weights into unit ``j``) becomes
+        ``W[:, j] · min(1, c / ‖W[:, j]‖)``.
+        """
+        if self.max_norm is None or self.W is None:
+            return
+        xp = backend.xp()
+        W = self.W.data
+        norms = xp.sqrt((W * W).sum(axis=0))  # (F, U) -> (U,)
+        W *= xp.minimum(1, self.max_norm / xp.maximum(norms, 1e-12)).astype(W.dtype)
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         params = [("W", self.W), ("b", self.b)]
         return [(n, p) for n, p in params if p is not None]
@@ -96,6 +116,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "init": self.init,
             "bias_init": self.bias_init,
+            "max_norm": self.max_norm,
         }
 
 

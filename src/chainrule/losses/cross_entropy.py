@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chainrule import backend, ops
+from typing import Any
+
+from chainrule import backend, ops, validate
 from chainrule.losses.base import Loss, check_batch, float_targets, integer_labels
 from chainrule.types import Array
 
@@ -20,7 +22,21 @@ class CrossEntropy(Loss):
     so ``exp`` never overflows.
 
     Backward: ``dL/dz = p − y`` per sample; divided by ``N`` for ``mean``.
+
+    ``label_smoothing = ε`` trains against ``(1 − ε)·y + ε/C`` instead of ``y``
+    (Szegedy et al. 2016; the same as PyTorch's ``label_smoothing``).
     """
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        self.label_smoothing = validate.real(
+            "CrossEntropy", "label_smoothing", label_smoothing, low=0.0
+        )
+        if self.label_smoothing >= 1:
+            raise ValueError(
+                f"CrossEntropy: invalid label_smoothing {self.label_smoothing!r} "
+                "(must be < 1)"
+            )
 
     def __call__(self, logits: Array, y: Array) -> tuple[float, Array]:
         check_batch("CrossEntropy", logits, y)
@@ -33,11 +49,18 @@ class CrossEntropy(Loss):
         if y.ndim == 1:
             labels = integer_labels("CrossEntropy", y, c)
             rows = xp.arange(n)
-            total = -float(log_p[rows, labels].sum())
+            eps = self.label_smoothing
+            total = -(1 - eps) * float(log_p[rows, labels].sum())
             grad = p
-            grad[rows, labels] -= 1
+            grad[rows, labels] -= 1 - eps
+            if eps:
+                total -= eps / c * float(log_p.sum())
+                grad -= logits.dtype.type(eps / c)
         elif y.shape == logits.shape:
             target = float_targets("CrossEntropy", y, logits.dtype, low=0.0)
+            if self.label_smoothing:
+                target = target * (1 - self.label_smoothing) + self.label_smoothing / c
+                target = target.astype(logits.dtype, copy=False)
             total = -float((target * log_p).sum())
             grad = p - target
         else:
@@ -49,6 +72,9 @@ class CrossEntropy(Loss):
         if denom != 1:
             grad /= denom
         return total / denom, grad
+
+    def get_config(self) -> dict[str, Any]:
+        return {"reduction": self.reduction, "label_smoothing": self.label_smoothing}
 
     def check_targets(self, y: Array, output_shape: tuple[int, ...]) -> None:
         if len(output_shape) != 1:

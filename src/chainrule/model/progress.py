@@ -18,13 +18,19 @@ def check_verbose(verbose: object) -> None:
         )
 
 
+def _value(key: str, value: float) -> str:
+    return f"{value:.3g}" if key == "lr" else f"{value:.4f}"
+
+
 def format_logs(logs: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+    return "  ".join(f"{k} {_value(k, v)}" for k, v in logs.items())
 
 
 def compact_logs(logs: dict[str, float]) -> str:
     """The same metrics in few columns, so they fit beside a progress bar."""
-    return " ".join(f"{k.replace('accuracy', 'acc')}={v:.4f}" for k, v in logs.items())
+    return " ".join(
+        f"{k.replace('accuracy', 'acc')}={_value(k, v)}" for k, v in logs.items()
+    )
 
 
 class Progress:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +10,7 @@ import numpy as np
 from chainrule import backend, validate
 from chainrule.layers.base import Layer
 from chainrule.losses.base import Loss
+from chainrule.model.callback import Callback
 from chainrule.model.history import History
 from chainrule.model.inputs import (
     as_input_array,
@@ -19,8 +18,10 @@ from chainrule.model.inputs import (
     batches,
     check_input_shape,
 )
-from chainrule.model.progress import Progress, check_verbose
+from chainrule.model.progress import check_verbose
 from chainrule.model.totals import Totals
+from chainrule.model.training import run_epochs
+from chainrule.model.training_state import TrainingState
 from chainrule.optim.base import Optimizer
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, DTypeLike, Shape
@@ -69,6 +70,10 @@ class Sequential:
         self.optimizer: Optimizer | None = None
         self.input_shape: Shape | None = None
         self.output_shape: Shape | None = None
+        #: set by a callback to end ``fit`` after the current step
+        self.stop_training = False
+        #: where the last ``fit`` stands (after each epoch); saved in checkpoints
+        self.training_state: TrainingState | None = None
         if input_shape is not None:
             self.build(input_shape)
 
@@ -251,6 +256,8 @@ class Sequential:
         value, dlogits = loss(logits, y)
         backward(dlogits)
         self.optimizer.step(params)
+        for layer in self.layers:
+            layer.apply_constraints()
         return value, logits
 
     def fit(
@@ -264,14 +271,24 @@ class Sequential:
         shuffle: bool = True,
         seed: int | None = None,
         verbose: int | str = "auto",
+        callbacks: Sequence[Callback] | None = None,
+        resume: bool = False,
     ) -> History:
-        """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
+        """Train until epoch ``epochs`` in mini-batches of ``(x, y)``.
 
         ``x`` may stay uint8: each batch is converted to the model's dtype when
         it is drawn. ``validation_split`` holds out that fraction of ``(x, y)``,
         drawn at random with ``seed`` (which also seeds the shuffling).
         ``verbose``: ``"auto"`` shows a progress bar on a terminal and one line
         per epoch otherwise; ``0`` is silent; ``1`` bar; ``2`` lines.
+        ``callbacks`` are called at each stage (see :class:`Callback`).
+
+        ``resume=True`` continues the run recorded in ``model.training_state``
+        (set after every epoch, and restored by ``load_model`` from a
+        checkpoint): from the epoch after the last one done, with the same
+        shuffling and dropout streams, so training 4 epochs and training 2,
+        saving, loading and resuming to 4 give bit-identical weights. Pass the
+        same data and ``epochs`` as the total.
         """
         loss = self._require_loss("fit")
         if self.optimizer is None:
@@ -280,7 +297,17 @@ class Sequential:
         epochs = validate.integer("fit", "epochs", epochs)
         batch_size = validate.integer("fit", "batch_size", batch_size)
         validate.boolean("fit", "shuffle", shuffle)
+        validate.boolean("fit", "resume", resume)
         seed = validate.seed("fit", seed)
+        callbacks = list(callbacks or [])
+        for i, callback in enumerate(callbacks):
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    f"fit: callbacks[{i}] is not a Callback, got {callback!r}"
+                )
+        state = self._resume_state(seed, epochs) if resume else None
+        if state is not None:
+            seed = state.seed
         x_arr = as_input_array(x)
         y_arr = as_target_array(y, len(x_arr))
         rng = np.random.default_rng(seed)
@@ -292,42 +319,63 @@ class Sequential:
         if val is not None:
             self._check_shape(val[0])
             loss.check_targets(val[1], output_shape)
+        return run_epochs(
+            self,
+            (x_arr, y_arr),
+            val,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            rng=rng,
+            verbose=verbose,
+            callbacks=callbacks,
+            resume=state,
+        )
 
-        n = len(x_arr)
-        steps = math.ceil(n / batch_size)
-        history = History()
-        progress = Progress(verbose, epochs, steps)
-        xp = backend.xp()
-        try:
-            for epoch in range(1, epochs + 1):
-                start = time.perf_counter()
-                progress.epoch_begin(epoch)
-                order = rng.permutation(n) if shuffle else None
-                totals = Totals(loss.reduction, output_shape)
-                for step, idx in enumerate(batches(n, batch_size, order), 1):
-                    yb = xp.asarray(y_arr[idx])
-                    value, logits = self.train_step(
-                        backend.asarray(x_arr[idx], self.dtype), yb
-                    )
-                    if not math.isfinite(value):
-                        raise FloatingPointError(
-                            f"training diverged: the loss is {value} at epoch {epoch}, "
-                            f"step {step}; lower the learning rate or check the data"
-                        )
-                    totals.add(value, logits, yb)
-                    progress.batch_end(totals.logs())
-                logs = totals.logs()
-                if val is not None:
-                    scores = self.evaluate(
-                        val[0], val[1], batch_size=max(batch_size, 1000)
-                    )
-                    logs.update({f"val_{k}": v for k, v in scores.items()})
-                seconds = time.perf_counter() - start
-                history.record(epoch, seconds, logs)
-                progress.epoch_end(epoch, seconds, logs)
-        finally:
-            progress.close()
-        return history
+    def _resume_state(self, seed: int | None, epochs: int) -> TrainingState:
+        state = self.training_state
+        if state is None:
+            raise RuntimeError(
+                "fit(resume=True) needs a training state: load a checkpoint "
+                "written by ModelCheckpoint, or train first"
+            )
+        if seed is not None and seed != state.seed:
+            raise ValueError(
+                f"fit(resume=True): seed={seed} differs from the checkpoint's "
+                f"seed={state.seed}, which chose the validation split"
+            )
+        if epochs < state.epoch:
+            raise ValueError(
+                f"fit(resume=True): epochs={epochs} is fewer than the "
+                f"{state.epoch} already done; epochs counts the whole run"
+            )
+        return state
+
+    # ------------------------------------------------------------- randomness
+    def get_rng_states(self) -> dict[str, dict[str, Any]]:
+        """The state of every layer's random generator, by ``layers.<i>``."""
+        states = {}
+        for i, layer in enumerate(self.layers):
+            state = layer.get_rng_state()
+            if state is not None:
+                states[f"layers.{i}"] = state
+        return states
+
+    def set_rng_states(self, states: dict[str, dict[str, Any]]) -> None:
+        """Restore what :meth:`get_rng_states` returned."""
+        for key, state in states.items():
+            prefix, _, index = key.partition(".")
+            if (
+                prefix != "layers"
+                or not index.isdigit()
+                or int(index) >= len(self.layers)
+            ):
+                raise ValueError(f"no layer {key!r} to restore a generator state to")
+            try:
+                self.layers[int(index)].set_rng_state(state)
+            except (TypeError, KeyError) as exc:
+                raise ValueError(f"bad generator state for {key}: {exc}") from exc
 
     # ------------------------------------------------------------------ display
     def summary(self, print_fn: Callable[[str], None] = print) -> None:

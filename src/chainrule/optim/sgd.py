@@ -18,7 +18,8 @@ class SGD(Optimizer):
     - momentum ``μ``: ``v ← μ·v + g`` (``v = g`` on the first step), ``θ ← θ − lr·v``
     - Nesterov: ``θ ← θ − lr·(g + μ·v)``
 
-    This is exactly PyTorch's ``torch.optim.SGD`` with ``dampening=0``.
+    This is exactly PyTorch's ``torch.optim.SGD`` with ``dampening=0``. With
+    ``clip_norm`` the gradients are first clipped to that global L2 norm.
     """
 
     state_keys = ("momentum_buffer",)
@@ -29,8 +30,10 @@ class SGD(Optimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        *,
+        clip_norm: float | None = None,
     ) -> None:
-        super().__init__(lr)
+        super().__init__(lr, clip_norm=clip_norm)
         self.momentum = validate.real("SGD", "momentum", momentum, low=0.0)
         self.weight_decay = validate.real("SGD", "weight_decay", weight_decay, low=0.0)
         validate.boolean("SGD", "nesterov", nesterov)
@@ -61,6 +64,7 @@ class SGD(Optimizer):
             "momentum": self.momentum,
             "nesterov": self.nesterov,
             "weight_decay": self.weight_decay,
+            "clip_norm": self.clip_norm,
         }
 
 

@@ -1,0 +1,190 @@
+"""RMSprop against ``torch.optim.RMSprop``, and its argument checks."""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from chainrule.config import describe
+from chainrule.optim import RMSprop, optimizer_from_config
+from chainrule.parameter import Parameter
+
+torch.set_num_threads(1)
+
+DTYPES = [np.float32, np.float64]
+TOL: dict[Any, dict[str, float]] = {
+    np.float32: {"rtol": 1e-5, "atol": 1e-6},
+    np.float64: {"rtol": 1e-12, "atol": 1e-13},
+}
+SHAPES = [(4, 3), (3,), (2, 2, 2), (50,)]
+STEPS = 20
+
+HYPERPARAMETERS = {
+    "defaults": {},
+    "small_lr": {"lr": 1e-3},
+    "alpha_low": {"lr": 1e-3, "alpha": 0.3},
+    "alpha_zero": {"lr": 1e-3, "alpha": 0.0, "eps": 1e-3},
+    "momentum": {"lr": 1e-3, "momentum": 0.9},
+    "centered": {"lr": 1e-3, "centered": True},
+    "weight_decay": {"lr": 1e-3, "weight_decay": 0.1},
+    "centered_momentum_decay": {
+        "lr": 1e-3,
+        "alpha": 0.9,
+        "momentum": 0.5,
+        "centered": True,
+        "weight_decay": 0.05,
+    },
+    "eps_large": {"lr": 0.01, "eps": 0.1, "momentum": 0.3},
+}
+
+
+def run_against_torch(
+    hyper: dict[str, Any],
+    dtype: Any,
+    seed: int,
+    lr_changes: dict[int, float] | None = None,
+) -> float:
+    """Step both with the same gradients; return the largest error seen."""
+    rng = np.random.default_rng(seed)
+    initial = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
+    params = [Parameter(w.copy(), f"p{i}") for i, w in enumerate(initial)]
+    tparams = [torch.nn.Parameter(torch.tensor(w)) for w in initial]
+    opt = RMSprop(**hyper)
+    topt = torch.optim.RMSprop(tparams, foreach=False, **hyper)
+    worst = 0.0
+    for i in range(STEPS):
+        if lr_changes and i in lr_changes:
+            opt.lr = lr_changes[i]
+            topt.param_groups[0]["lr"] = lr_changes[i]
+        for p, tp in zip(params, tparams, strict=True):
+            g = rng.standard_normal(p.shape).astype(dtype)
+            p.grad[...] = g
+            tp.grad = torch.tensor(g)
+        opt.step(params)
+        topt.step()
+        for p, tp in zip(params, tparams, strict=True):
+            expected = tp.detach().numpy()
+            assert p.data.dtype == dtype
+            np.testing.assert_allclose(p.data, expected, **TOL[dtype])
+            worst = max(worst, float(np.max(np.abs(p.data - expected))))
+    assert opt.iterations == STEPS
+    return worst
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(
+    "hyper", list(HYPERPARAMETERS.values()), ids=list(HYPERPARAMETERS)
+)
+def test_rmsprop_matches_torch(hyper: dict[str, Any], dtype: Any, seed: int) -> None:
+    run_against_torch(hyper, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "hyper",
+    [{"lr": 1e-3}, {"lr": 1e-3, "momentum": 0.9, "centered": True}],
+    ids=["plain", "centered_momentum"],
+)
+def test_rmsprop_follows_lr_changed_between_steps(
+    hyper: dict[str, Any], dtype: Any
+) -> None:
+    """As a schedule sets ``optimizer.lr``: torch's ``param_groups[0]["lr"]``."""
+    run_against_torch(hyper, dtype, 2, lr_changes={5: 3e-4, 12: 0.0, 15: 2e-3})
+
+
+@pytest.mark.parametrize(
+    ("hyper", "keys"),
+    [
+        ({}, ["square_avg"]),
+        ({"momentum": 0.9}, ["momentum_buffer", "square_avg"]),
+        ({"centered": True}, ["grad_avg", "square_avg"]),
+        (
+            {"centered": True, "momentum": 0.9},
+            ["grad_avg", "momentum_buffer", "square_avg"],
+        ),
+    ],
+)
+def test_rmsprop_updates_in_place_and_keeps_only_the_state_it_uses(
+    hyper: dict[str, Any], keys: list[str]
+) -> None:
+    rng = np.random.default_rng(3)
+    params = [Parameter(rng.standard_normal(s)) for s in SHAPES]
+    data = [p.data for p in params]
+    opt = RMSprop(weight_decay=0.1, **hyper)
+    for _ in range(2):
+        grads = []
+        for p in params:
+            p.grad[...] = rng.standard_normal(p.shape)
+            grads.append(p.grad.copy())
+        opt.step(params)
+        for p, d, g in zip(params, data, grads, strict=True):
+            assert p.data is d
+            np.testing.assert_array_equal(p.grad, g)
+    assert [sorted(s) for s in opt.state] == [keys] * len(SHAPES)
+
+
+@pytest.mark.parametrize(
+    "hyper",
+    [{}, {"weight_decay": 0.1}, {"momentum": 0.9, "centered": True}],
+    ids=["plain", "weight_decay", "centered_momentum"],
+)
+def test_rmsprop_step_allocates_no_parameter_sized_temporaries(
+    hyper: dict[str, Any],
+) -> None:
+    params = [Parameter(np.ones((100, 250), np.float32)) for _ in range(2)]
+    for p in params:
+        p.grad[...] = 0.5
+    opt = RMSprop(**hyper)
+    opt.step(params)  # allocates the state and the work arrays
+    tracemalloc.start()
+    try:
+        opt.step(params)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < params[0].data.nbytes // 10
+
+
+# ------------------------------------------------------------- argument checks
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"lr": -0.1}, ValueError, r"invalid learning rate -0\.1"),
+        ({"lr": float("inf")}, ValueError, "invalid learning rate inf"),
+        ({"alpha": 1.0}, ValueError, r"invalid alpha 1\.0 \(must be < 1\)"),
+        ({"alpha": -0.1}, ValueError, r"invalid alpha -0\.1 \(must be >= 0\)"),
+        ({"eps": 0.0}, ValueError, r"invalid eps 0\.0 \(must be > 0\)"),
+        ({"momentum": -0.5}, ValueError, r"invalid momentum -0\.5"),
+        ({"centered": 1}, TypeError, "centered must be True or False, got 1"),
+        ({"weight_decay": -1e-4}, ValueError, "invalid weight_decay"),
+        ({"clip_norm": -1.0}, ValueError, r"invalid clip_norm -1\.0"),
+        ({"clip_norm": "1"}, TypeError, "clip_norm must be a number"),
+    ],
+)
+def test_rmsprop_rejects_bad_hyperparameters(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=f"RMSprop: {match}"):
+        RMSprop(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("opt", "text"),
+    [
+        (RMSprop(), "RMSprop()"),
+        (
+            RMSprop(lr=1e-3, momentum=0.9, centered=True),
+            "RMSprop(lr=0.001, momentum=0.9, centered=True)",
+        ),
+    ],
+)
+def test_rmsprop_repr_and_config_round_trip(opt: RMSprop, text: str) -> None:
+    assert repr(opt) == text
+    rebuilt = optimizer_from_config(describe(opt))
+    assert isinstance(rebuilt, RMSprop)
+    assert rebuilt.get_config() == opt.get_config()
