@@ -107,8 +107,19 @@ def _tutorial_layers(recipe: Recipe) -> list[Layer]:
     stack = _mnist_input()
     for units in recipe.hidden:
         stack += [Dense(units, use_bias=False, init="normal"), Sigmoid()]
+        if recipe.dropout:
+            stack.append(Dropout(recipe.dropout))
     # a3 = σ(z3): the output sigmoid is applied by the loss (fused, stable)
     return [*stack, Dense(10, use_bias=False, init="normal")]
+
+
+def _tutorial_loss(recipe: Recipe) -> Loss:
+    if recipe.label_smoothing:
+        raise ValueError(
+            "label smoothing applies to softmax cross-entropy; the tutorial preset "
+            "trains sigmoid outputs with binary cross-entropy"
+        )
+    return BinaryCrossEntropy(reduction="batchmean")
 
 
 def _cross_entropy(recipe: Recipe) -> Loss:
@@ -124,7 +135,7 @@ PRESETS: dict[str, Preset] = {
             "(output error a3 - y), plain SGD"
         ),
         layers=_tutorial_layers,
-        loss=lambda recipe: BinaryCrossEntropy(reduction="batchmean"),
+        loss=_tutorial_loss,
         recipe=Recipe(epochs=10, batch_size=32, lr=2.0, hidden=(64, 64)),
     ),
     "mlp": Preset(

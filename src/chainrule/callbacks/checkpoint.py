@@ -55,6 +55,9 @@ class ModelCheckpoint(Callback):
         assert self.model is not None
         if self.save_best_only and not self.monitor.improved(self.monitor.value(logs)):
             return
+        state = self.model.training_state
+        if state is not None:  # record the best this save has just set
+            state.callbacks[self.state_key] = self.get_state()
         path = self.path.format(epoch=epoch)
         save_checkpoint(self.model, path, metadata=self.metadata)
         self.saved.append(path)

@@ -11,7 +11,10 @@ from chainrule.model.callback import Callback
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` epochs without improvement of ``monitor``.
+    """Stop when ``monitor`` fails to improve for more than ``patience`` epochs.
+
+    ``patience`` epochs without improvement are tolerated; the next one stops
+    training (PyTorch's counting, as in ``ReduceLROnPlateau``).
 
     With ``restore_best_weights`` the model ends with the weights of its best
     epoch (kept in memory; a checkpoint keeps the counters, not that copy).
@@ -59,10 +62,11 @@ class EarlyStopping(Callback):
                 p.data[...] = best
             restored = f"; restored the weights of epoch {self.best_epoch}"
         if self.verbose:
+            best = "none" if self.monitor.best is None else f"{self.monitor.best:.4f}"
             print(
                 f"early stopping at epoch {self.stopped_epoch}: {self.monitor.name} "
-                f"did not improve for {self.wait} epochs (best "
-                f"{self.monitor.best:.4f} at epoch {self.best_epoch}){restored}",
+                f"did not improve for {self.wait} epochs (best {best} at epoch "
+                f"{self.best_epoch}){restored}",
                 file=sys.stdout,
                 flush=True,
             )

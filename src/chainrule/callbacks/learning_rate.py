@@ -50,9 +50,9 @@ class LearningRateScheduler(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` stalls.
 
-    After ``patience`` epochs without improvement the rate becomes
-    ``max(lr · factor, min_lr)``, then ``cooldown`` epochs pass before waiting
-    again (as Keras' and PyTorch's schedulers of the same name).
+    When more than ``patience`` epochs in a row fail to improve, the rate
+    becomes ``max(lr · factor, min_lr)``; then ``cooldown`` epochs pass before
+    counting again (the same steps as PyTorch's scheduler of that name).
     """
 
     def __init__(
@@ -89,16 +89,14 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         assert self.model is not None and self.model.optimizer is not None
         optimizer = self.model.optimizer
-        improved = self.monitor.improved(self.monitor.value(logs))
+        # the order of torch.optim.lr_scheduler.ReduceLROnPlateau.step
+        if self.monitor.improved(self.monitor.value(logs)):
+            self.wait = 0
+        else:
+            self.wait += 1
         if self.cooldown_left > 0:
             self.cooldown_left -= 1
             self.wait = 0
-        if improved:
-            self.wait = 0
-            return
-        if self.cooldown_left > 0:
-            return
-        self.wait += 1
         if self.wait > self.patience:
             new = max(optimizer.lr * self.factor, self.min_lr)
             if new < optimizer.lr:

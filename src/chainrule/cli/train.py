@@ -81,8 +81,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--patience",
         type=positive_int,
-        help="stop when validation loss has not improved for N epochs "
-        "(and keep the best weights)",
+        help="stop when validation loss fails to improve for more than N epochs "
+        "in a row (and keep the best weights)",
     )
     parser.add_argument(
         "--checkpoint",

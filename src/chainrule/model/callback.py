@@ -27,6 +27,9 @@ class Callback:
 
     def __init__(self) -> None:
         self.model: Sequential | None = None
+        #: where ``fit`` files this callback's state in a checkpoint (its
+        #: position and class), so resume with the callbacks in the same order
+        self.state_key = type(self).__name__
 
     def set_model(self, model: Sequential) -> None:
         self.model = model

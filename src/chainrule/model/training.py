@@ -43,8 +43,10 @@ def run_epochs(
     n = len(x)
     history = History()
     first = 1
-    for callback in callbacks:
+    for index, callback in enumerate(callbacks):
         callback.set_model(model)
+        # position and class: two checkpoints in one run keep separate states
+        callback.state_key = f"{index}.{type(callback).__name__}"
     if resume is not None:
         rng.bit_generator.state = resume.rng
         model.set_rng_states(resume.layer_rngs)
@@ -52,7 +54,7 @@ def run_epochs(
         history.epoch = list(range(1, resume.epoch + 1))
         history.seconds = [0.0] * resume.epoch
         for callback in callbacks:
-            callback.set_state(resume.callbacks.get(type(callback).__name__, {}))
+            callback.set_state(resume.callbacks.get(callback.state_key, {}))
         first = resume.epoch + 1
     # savers see the state the others leave behind
     callbacks = sorted(callbacks, key=lambda c: c.runs_last)
@@ -129,7 +131,7 @@ def _state(
         rng=dict(rng.bit_generator.state),
         layer_rngs=model.get_rng_states(),
         history={k: list(v) for k, v in history.history.items()},
-        callbacks={type(c).__name__: c.get_state() for c in callbacks},
+        callbacks={c.state_key: c.get_state() for c in callbacks},
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass
 class TrainingState:
@@ -42,6 +44,12 @@ class TrainingState:
             if not isinstance(value, dict):
                 raise ValueError(f"training state: {key} must be an object")
             parts[key] = value
+        try:  # the state a generator accepts, checked now rather than on resume
+            np.random.default_rng().bit_generator.state = parts["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(
+                f"training state: bad shuffling generator state ({exc})"
+            ) from exc
         return cls(epoch=epoch, seed=seed, **parts)
 
 
