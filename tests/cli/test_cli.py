@@ -209,8 +209,6 @@ def test_train_mlp_reaches_95_percent(tmp_path: Path, data_dir: Path) -> None:
         "mlp",
         "--epochs",
         "1",
-        "--batch-size",
-        "256",
         "--seed",
         "3",
         "--data-dir",
@@ -220,8 +218,8 @@ def test_train_mlp_reaches_95_percent(tmp_path: Path, data_dir: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "total parameters: 535,818" in result.stdout
-    assert "recipe: epochs 1, batch_size 256, lr 0.05," in result.stdout
+    assert "total parameters: 1,863,690" in result.stdout
+    assert "recipe: epochs 1, batch_size 128, lr 0.05," in result.stdout
     assert "seed: 3" in result.stdout
     assert percent(r"^test accuracy:", result.stdout) >= 95.0
     assert (tmp_path / "mlp.npz").is_file()
