@@ -280,3 +280,24 @@ def test_label_smoothing_is_refused_for_the_tutorial_loss(
     assert result.returncode == 1
     assert "label smoothing applies to softmax cross-entropy" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--patience", "1", "--validation-size", "0"],
+            "--patience watches the validation loss",
+        ),
+        (["--checkpoint", "a-file"], "--checkpoint a-file is a file"),
+    ],
+)
+def test_conflicting_options_fail_before_training(
+    tmp_path: Path, data_dir: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    result = train("--preset", "tutorial", *args, "--data-dir", data_dir, cwd=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "epoch 1/" not in result.stdout
+    assert "Traceback" not in result.stderr

@@ -158,7 +158,15 @@ def run(args: argparse.Namespace) -> int:
     preset_name, recipe, model, seed, validation_size = _start(args)
     out = check_output_path(args.out or f"{preset_name}.npz")
     if args.checkpoint:
+        if Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
+            raise ValueError(
+                f"--checkpoint {args.checkpoint} is a file; give a directory"
+            )
         Path(args.checkpoint).mkdir(parents=True, exist_ok=True)
+    if args.patience and validation_size == 0:
+        raise ValueError(
+            "--patience watches the validation loss: it needs --validation-size > 0"
+        )
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data_dir)
     if validation_size >= len(x_train):
