@@ -36,7 +36,7 @@ class Recipe:
     lr: float
     hidden: tuple[int, ...] = ()
     optimizer: str = "sgd"
-    momentum: float = 0.0
+    momentum: float | None = None
     weight_decay: float = 0.0
     schedule: str = "constant"
     dropout: float = 0.0
@@ -68,6 +68,9 @@ class Recipe:
         changes = {k: v for k, v in overrides.items() if v is not None}
         if "hidden" in changes:
             changes["hidden"] = tuple(changes["hidden"])
+        if "optimizer" in changes and "momentum" not in changes:
+            # a preset's momentum belongs to its optimizer, not to the new one
+            changes["momentum"] = None
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
@@ -215,18 +218,23 @@ def make_optimizer(recipe: Recipe) -> Optimizer:
     """The optimizer a recipe names, with its learning rate and weight decay."""
     lr, wd = recipe.lr, recipe.weight_decay
     if recipe.optimizer in ("sgd", "nesterov"):
-        momentum = recipe.momentum or (0.9 if recipe.optimizer == "nesterov" else 0.0)
+        default = 0.9 if recipe.optimizer == "nesterov" else 0.0
+        momentum = default if recipe.momentum is None else recipe.momentum
         return SGD(
             lr,
             momentum=momentum,
             nesterov=recipe.optimizer == "nesterov",
             weight_decay=wd,
         )
+    if recipe.optimizer == "rmsprop":
+        return RMSprop(lr, momentum=recipe.momentum or 0.0, weight_decay=wd)
+    if recipe.momentum is not None:
+        raise ValueError(
+            f"momentum applies to sgd, nesterov and rmsprop, not {recipe.optimizer}"
+        )
     if recipe.optimizer == "adam":
         return Adam(lr, weight_decay=wd)
-    if recipe.optimizer == "adamw":
-        return AdamW(lr, weight_decay=wd)
-    return RMSprop(lr, momentum=recipe.momentum, weight_decay=wd)
+    return AdamW(lr, weight_decay=wd)
 
 
 def make_model(

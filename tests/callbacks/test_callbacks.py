@@ -838,3 +838,37 @@ def test_fit_rejects_objects_that_are_not_callbacks(bad: object) -> None:
     x, y = tiny_data(16)
     with pytest.raises(TypeError, match=r"callbacks\[1\] is not a Callback"):
         tiny_model().fit(x, y, verbose=0, callbacks=[TerminateOnNaN(), bad])  # type: ignore[list-item]
+
+
+def test_every_checkpoint_records_every_savers_state_of_that_epoch(
+    tmp_path: Path,
+) -> None:
+    """``last.npz`` written after epoch 2 knows the best checkpoint's best is
+    epoch 2's value, though the best saver runs after the last saver."""
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        seed=0,
+        verbose=0,
+        callbacks=[
+            InjectValLoss([3.0, 1.0]),
+            ModelCheckpoint(tmp_path / "last.npz"),
+            ModelCheckpoint(tmp_path / "best.npz", save_best_only=True),
+        ],
+    )
+    for name in ("last.npz", "best.npz"):
+        state = load_model(tmp_path / name).training_state
+        assert state is not None
+        assert state.callbacks["2.ModelCheckpoint"] == {"best": 1.0}, name
+
+
+def test_fit_without_a_seed_records_the_one_it_drew() -> None:
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(x, y, epochs=1, batch_size=16, validation_split=0.25, verbose=0)
+    assert model.training_state is not None
+    assert isinstance(model.training_state.seed, int)

@@ -301,3 +301,21 @@ def test_conflicting_options_fail_before_training(
     assert message in result.stderr
     assert "epoch 1/" not in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_resume_keeps_early_stopping_and_checkpoints(
+    interrupted: Path, data_dir: Path
+) -> None:
+    result = train(
+        "--resume",
+        "ck/last.npz",
+        "--patience",
+        "3",
+        "--data-dir",
+        data_dir,
+        "--out",
+        "e.npz",
+        cwd=interrupted,
+    )
+    assert_clean_failure(result)
+    assert "--patience 3 differs from the run's (None)" in result.stderr

@@ -50,14 +50,21 @@ class ModelCheckpoint(Callback):
         self.verbose = validate.boolean("ModelCheckpoint", "verbose", verbose)
         self.metadata = metadata
         self.saved: list[str] = []
+        self.save_now = False
+        self.decided_epoch = 0
+
+    def before_save(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.decided_epoch = epoch
+        self.save_now = not self.save_best_only or self.monitor.improved(
+            self.monitor.value(logs)
+        )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         assert self.model is not None
-        if self.save_best_only and not self.monitor.improved(self.monitor.value(logs)):
+        if self.decided_epoch != epoch:  # called on its own, outside fit
+            self.before_save(epoch, logs)
+        if not self.save_now:
             return
-        state = self.model.training_state
-        if state is not None:  # record the best this save has just set
-            state.callbacks[self.state_key] = self.get_state()
         path = self.path.format(epoch=epoch)
         save_checkpoint(self.model, path, metadata=self.metadata)
         self.saved.append(path)

@@ -93,8 +93,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--resume",
         metavar="FILE",
-        help="continue the run saved in a checkpoint (same data, recipe and seed; "
-        "--epochs may extend it)",
+        help="continue the run saved in a checkpoint (same data, recipe, seed, "
+        "early stopping and checkpoints); a larger --epochs extends it, and then "
+        "the schedule is stretched over the new length",
     )
     parser.add_argument(
         "--stop-after",
@@ -145,6 +146,20 @@ def _start(args: argparse.Namespace) -> tuple[str, Recipe, Sequential, int, int]
     model = load_model(args.resume)
     if model.training_state is None:
         raise ValueError(f"{args.resume} holds no training state to resume from")
+    if recipe.epochs < model.training_state.epoch:
+        raise ValueError(
+            f"--epochs {recipe.epochs}: {args.resume} has already done "
+            f"{model.training_state.epoch} epochs (--epochs counts the whole run)"
+        )
+    # the callbacks must be the ones the run had, in the same order
+    for flag in ("patience", "checkpoint"):
+        given, saved = getattr(args, flag), run_info.get(flag)
+        if given is not None and given != saved:
+            raise ValueError(
+                f"--{flag} {given} differs from the run's ({saved}); a resumed "
+                "run keeps its early stopping and checkpoints"
+            )
+        setattr(args, flag, saved)
     return (
         run_info["preset"],
         recipe,
@@ -190,6 +205,8 @@ def run(args: argparse.Namespace) -> int:
         "preset": preset_name,
         "recipe": recipe.to_json(),
         "validation_size": validation_size,
+        "patience": args.patience,
+        "checkpoint": args.checkpoint,
     }
     steps = math.ceil((len(x_train) - validation_size) / recipe.batch_size)
     nan_guard = TerminateOnNaN()
@@ -226,9 +243,10 @@ def run(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - start
     if nan_guard.message:
+        last_good = Path(args.checkpoint or ".") / "last.npz"
         kept = (
-            f"; the last good checkpoint is in {args.checkpoint}"
-            if args.checkpoint
+            f"; the last good checkpoint is {last_good}"
+            if args.checkpoint and last_good.exists()
             else ""
         )
         raise FloatingPointError(f"{nan_guard.message}{kept}; no model saved")

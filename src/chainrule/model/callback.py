@@ -47,6 +47,14 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         """After the epoch and its validation."""
 
+    def before_save(self, epoch: int, logs: dict[str, Any]) -> None:
+        """For ``runs_last`` callbacks: update counters before anything is saved.
+
+        ``fit`` calls this on every saver, then records the training state,
+        then calls their ``on_epoch_end``; so each checkpoint holds every
+        saver's state as of this epoch.
+        """
+
     def on_batch_begin(self, step: int, logs: dict[str, Any]) -> None:
         """Before a training step."""
 

@@ -308,6 +308,9 @@ class Sequential:
         state = self._resume_state(seed, epochs) if resume else None
         if state is not None:
             seed = state.seed
+        elif seed is None:
+            # a fresh seed, but a recorded one: a checkpoint can redraw the split
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
         x_arr = as_input_array(x)
         y_arr = as_target_array(y, len(x_arr))
         rng = np.random.default_rng(seed)

@@ -101,13 +101,15 @@ def run_epochs(
             seconds = time.perf_counter() - start
             history.record(epoch, seconds, logs)
             progress.epoch_end(epoch, seconds, logs)
+            savers = [c for c in callbacks if c.runs_last]
             for callback in callbacks:
-                if callback.runs_last:
-                    model.training_state = _state(
-                        model, epoch, seed, rng, history, callbacks
-                    )
-                callback.on_epoch_end(epoch, logs)
+                if not callback.runs_last:
+                    callback.on_epoch_end(epoch, logs)
+            for callback in savers:
+                callback.before_save(epoch, logs)
             model.training_state = _state(model, epoch, seed, rng, history, callbacks)
+            for callback in savers:
+                callback.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
     finally:
