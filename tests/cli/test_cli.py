@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import chainrule_cli
 
 import chainrule
 from chainrule.cli.main import main
@@ -20,44 +20,6 @@ from chainrule.io import read_header, save_model
 from chainrule.layers import Dense, Flatten
 from chainrule.losses import CrossEntropy
 from chainrule.model import Sequential
-
-
-def cli_env(home: Path, data: Path | None = None) -> dict[str, str]:
-    """The environment of a run: no CHAINRULE_DATA unless given, an empty HOME.
-
-    OpenBLAS is held to one thread: on a machine that is busy with other work
-    its spinning worker threads make small matrix products tens of times
-    slower, and these tests time-box real training runs.
-    """
-    env = dict(os.environ)
-    env.pop("CHAINRULE_DATA", None)
-    env["HOME"] = str(home)
-    env["XDG_CACHE_HOME"] = str(home / ".cache")
-    env["OPENBLAS_NUM_THREADS"] = "1"
-    env["PYTHONIOENCODING"] = "utf-8"
-    if data is not None:
-        env["CHAINRULE_DATA"] = str(data)
-    return env
-
-
-def chainrule_cli(
-    *args: str | Path,
-    cwd: Path,
-    data: Path | None = None,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    home = cwd / "home"
-    home.mkdir(exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "chainrule", *map(str, args)],
-        cwd=cwd,
-        env=cli_env(home, data),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def percent(pattern: str, text: str) -> float:

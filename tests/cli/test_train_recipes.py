@@ -6,13 +6,12 @@ an epoch), as a subprocess with OpenBLAS held to one thread.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import chainrule_cli
 
 from chainrule.io import load_model, read_header
 
@@ -21,26 +20,7 @@ def train(
     *args: str | Path, cwd: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """``python -m chainrule train ARGS`` in ``cwd`` with an empty HOME."""
-    home = cwd / "home"
-    home.mkdir(exist_ok=True)
-    env = dict(os.environ)
-    env.pop("CHAINRULE_DATA", None)
-    env.update(
-        HOME=str(home),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        OPENBLAS_NUM_THREADS="1",
-        PYTHONIOENCODING="utf-8",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "chainrule", "train", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return chainrule_cli("train", *args, cwd=cwd, timeout=timeout)
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:

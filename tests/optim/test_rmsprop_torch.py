@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from support import OPTIMIZER_SHAPES, step_with_torch
 
 from chainrule.config import describe
 from chainrule.optim import RMSprop, optimizer_from_config
@@ -16,12 +17,7 @@ from chainrule.parameter import Parameter
 torch.set_num_threads(1)
 
 DTYPES = [np.float32, np.float64]
-TOL: dict[Any, dict[str, float]] = {
-    np.float32: {"rtol": 1e-5, "atol": 1e-6},
-    np.float64: {"rtol": 1e-12, "atol": 1e-13},
-}
-SHAPES = [(4, 3), (3,), (2, 2, 2), (50,)]
-STEPS = 20
+SHAPES = OPTIMIZER_SHAPES
 
 HYPERPARAMETERS = {
     "defaults": {},
@@ -49,30 +45,13 @@ def run_against_torch(
     lr_changes: dict[int, float] | None = None,
 ) -> float:
     """Step both with the same gradients; return the largest error seen."""
-    rng = np.random.default_rng(seed)
-    initial = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-    params = [Parameter(w.copy(), f"p{i}") for i, w in enumerate(initial)]
-    tparams = [torch.nn.Parameter(torch.tensor(w)) for w in initial]
-    opt = RMSprop(**hyper)
-    topt = torch.optim.RMSprop(tparams, foreach=False, **hyper)
-    worst = 0.0
-    for i in range(STEPS):
-        if lr_changes and i in lr_changes:
-            opt.lr = lr_changes[i]
-            topt.param_groups[0]["lr"] = lr_changes[i]
-        for p, tp in zip(params, tparams, strict=True):
-            g = rng.standard_normal(p.shape).astype(dtype)
-            p.grad[...] = g
-            tp.grad = torch.tensor(g)
-        opt.step(params)
-        topt.step()
-        for p, tp in zip(params, tparams, strict=True):
-            expected = tp.detach().numpy()
-            assert p.data.dtype == dtype
-            np.testing.assert_allclose(p.data, expected, **TOL[dtype])
-            worst = max(worst, float(np.max(np.abs(p.data - expected))))
-    assert opt.iterations == STEPS
-    return worst
+    return step_with_torch(
+        lambda: RMSprop(**hyper),
+        lambda tparams, opt: torch.optim.RMSprop(tparams, foreach=False, **hyper),
+        dtype,
+        seed,
+        lr_changes,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from support import step_with_torch
 
 from chainrule.optim import SGD
 from chainrule.parameter import Parameter
@@ -18,8 +19,6 @@ TOL: dict[Any, dict[str, float]] = {
     np.float32: {"rtol": 1e-5, "atol": 1e-6},
     np.float64: {"rtol": 1e-12, "atol": 1e-14},
 }
-SHAPES = [(4, 3), (3,), (2, 2, 2)]
-STEPS = 20
 
 HYPERPARAMETERS = {
     "plain": {"lr": 0.1},
@@ -42,24 +41,15 @@ HYPERPARAMETERS = {
     "hyper", list(HYPERPARAMETERS.values()), ids=list(HYPERPARAMETERS)
 )
 def test_sgd_matches_torch(dtype: Any, seed: int, hyper: dict[str, Any]) -> None:
-    rng = np.random.default_rng(seed)
-    initial = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-    params = [Parameter(w.copy(), f"p{i}") for i, w in enumerate(initial)]
-    tparams = [torch.nn.Parameter(torch.tensor(w)) for w in initial]
-    opt = SGD(**hyper)
-    topt = torch.optim.SGD(tparams, dampening=0, foreach=False, **hyper)
-
-    for _ in range(STEPS):
-        for p, tp in zip(params, tparams, strict=True):
-            g = rng.standard_normal(p.shape).astype(dtype)
-            p.grad[...] = g
-            tp.grad = torch.tensor(g)
-        opt.step(params)
-        topt.step()
-        for p, tp in zip(params, tparams, strict=True):
-            assert p.data.dtype == dtype
-            np.testing.assert_allclose(p.data, tp.detach().numpy(), **TOL[dtype])
-    assert opt.iterations == STEPS
+    step_with_torch(
+        lambda: SGD(**hyper),
+        lambda tparams, opt: torch.optim.SGD(
+            tparams, dampening=0, foreach=False, **hyper
+        ),
+        dtype,
+        seed,
+        tol=TOL[dtype],
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
