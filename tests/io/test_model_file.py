@@ -317,7 +317,9 @@ def test_save_rejects_bad_input(tmp_path: Path, rng: np.random.Generator) -> Non
     save_model(model, path)
     before = path.read_bytes()
     for metadata in ({"f": object()}, {"x": float("nan")}):
-        with pytest.raises(ValueError, match="metadata must be plain JSON"):
+        with pytest.raises(
+            ValueError, match="metadata and training history must be plain JSON"
+        ):
             save_model(model, path, metadata=metadata)
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]

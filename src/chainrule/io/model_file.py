@@ -92,7 +92,8 @@ def save_model(
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(
-            f"save_model: metadata must be plain JSON data ({exc})"
+            "save_model: metadata and training history must be plain JSON data "
+            f"with finite numbers ({exc})"
         ) from exc
     arrays[HEADER] = np.array(text)
     with atomic_write(path) as f:
