@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,24 @@ def step_with_torch(
     return worst
 
 
+def second_step_peak_bytes(opt: Optimizer, params: list[Parameter]) -> int:
+    """Peak bytes Python allocates during an optimizer's second step.
+
+    The first step creates the state and the work arrays; from then on an
+    in-place optimizer should allocate nothing the size of a parameter.
+    """
+    for p in params:
+        p.grad[...] = 0.5
+    opt.step(params)
+    tracemalloc.start()
+    try:
+        opt.step(params)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return int(peak)
+
+
 def cli_env(home: Path, data: Path | None = None) -> dict[str, str]:
     """The environment of a CLI run: no CHAINRULE_DATA unless given, an empty HOME.
 
@@ -111,5 +130,6 @@ __all__: Sequence[str] = [
     "OPTIMIZER_TOL",
     "chainrule_cli",
     "cli_env",
+    "second_step_peak_bytes",
     "step_with_torch",
 ]
