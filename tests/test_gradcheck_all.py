@@ -9,14 +9,20 @@ import chainrule.layers
 from chainrule import backend
 from chainrule.gradcheck import gradcheck
 from chainrule.layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
     Identity,
     Layer,
     LeakyReLU,
+    MaxPool2D,
     ReLU,
     Rescaling,
+    Reshape,
     Sigmoid,
     Softmax,
     Tanh,
@@ -49,6 +55,21 @@ LAYERS = {
     "Identity": (Identity, (4,)),
     "Flatten": (Flatten, (2, 3, 4)),
     "Rescaling": (lambda: Rescaling(0.5, 0.25), (3, 2)),
+    "Reshape": (lambda: Reshape((3, -1)), (2, 6)),
+    "Conv2D": (lambda: Conv2D(3, 3, padding=1, bias_init="normal"), (2, 5, 5)),
+    "Conv2D-strided-same": (
+        lambda: Conv2D(2, (2, 3), stride=2, padding="same", use_bias=False),
+        (2, 7, 9),
+    ),
+    # random normals: no two values of a window within the difference step
+    "MaxPool2D": (lambda: MaxPool2D(2), (2, 5, 6)),
+    "MaxPool2D-overlapping": (lambda: MaxPool2D(3, stride=2), (2, 7, 7)),
+    "AvgPool2D": (lambda: AvgPool2D(2), (2, 5, 6)),
+    "AvgPool2D-overlapping": (lambda: AvgPool2D((2, 3), stride=1), (2, 4, 5)),
+    "GlobalAvgPool2D": (GlobalAvgPool2D, (3, 4, 5)),
+    # image-shaped, so a batch of 1 still has 20 (or 6) values per channel
+    "BatchNorm": (BatchNorm, (3, 4, 5)),
+    "BatchNorm-channels-length": (lambda: BatchNorm(momentum=0.3), (2, 6)),
 }
 
 

@@ -27,6 +27,23 @@ def integer(owner: str, name: str, value: object, *, low: int = 1) -> int:
     return int(value)  # type: ignore[call-overload]
 
 
+def pair(owner: str, name: str, value: object, *, low: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints, each ``>= low``, as ``(height, width)``."""
+    given = value
+    if _is_int(value):
+        value = (value, value)
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(_is_int(v) and int(v) >= low for v in value)
+    ):
+        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(
+            f"{owner}: {name} must be {kind} or a pair of them, got {given!r}"
+        )
+    return int(value[0]), int(value[1])
+
+
 def real(
     owner: str,
     name: str,
@@ -63,4 +80,4 @@ def seed(owner: str, value: object) -> int | None:
     return integer(owner, "seed", value, low=0)
 
 
-__all__ = ["boolean", "integer", "real", "seed"]
+__all__ = ["boolean", "integer", "pair", "real", "seed"]

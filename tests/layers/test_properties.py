@@ -21,6 +21,7 @@ from chainrule.layers import (
     LeakyReLU,
     ReLU,
     Rescaling,
+    Reshape,
     Sigmoid,
     Softmax,
     Tanh,
@@ -42,6 +43,7 @@ LAYERS: list[tuple[str, Callable[[], Layer], bool]] = [
     ("identity", Identity, False),
     ("flatten", Flatten, False),
     ("rescaling", lambda: Rescaling(0.5, offset=-1.0), False),
+    ("reshape_flat", lambda: Reshape((-1,)), False),
 ]
 LAYER_IDS = [case[0] for case in LAYERS]
 LAYER_CASES = [case[1:] for case in LAYERS]

@@ -26,6 +26,7 @@ from chainrule.layers import (
     LeakyReLU,
     ReLU,
     Rescaling,
+    Reshape,
     Sigmoid,
     Softmax,
     Tanh,
@@ -162,6 +163,7 @@ ELEMENTWISE: list[tuple[str, Callable[[], Layer], Any, float, bool]] = [
     ("softmax", Softmax, lambda t: F.softmax(t, dim=-1), 3.0, False),
     ("identity", Identity, lambda t: t * 1, 1.0, False),
     ("flatten", Flatten, lambda t: torch.flatten(t, 1), 1.0, False),
+    ("reshape_flat", lambda: Reshape((-1,)), lambda t: torch.flatten(t, 1), 1.0, False),
     (
         "rescaling_1/255",
         lambda: Rescaling(1 / 255),

@@ -84,6 +84,10 @@ class Layer:
         """Name and shape of each parameter :meth:`build` would create."""
         return {}
 
+    def buffer_shapes(self, input_shape: Shape) -> dict[str, Shape]:
+        """Name and shape of each buffer :meth:`build` would create."""
+        return {}
+
     def _create_parameters(self, input_shape: Shape, rng: np.random.Generator) -> None:
         """Create this layer's parameters (none by default)."""
 
@@ -131,6 +135,17 @@ class Layer:
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    def named_buffers(self) -> list[tuple[str, Array]]:
+        """``(name, array)`` pairs of state that is saved but not trained.
+
+        Batch norm's running statistics are buffers: a forward pass in training
+        updates them in place, optimizers never see them, model files keep them.
+        """
+        return []
+
+    def check_buffers(self) -> None:
+        """Raise ``ValueError`` if loaded buffer values are impossible."""
+
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
@@ -151,6 +166,8 @@ class Layer:
         dt = backend.as_float_dtype(dtype)
         for p in self.parameters():
             p.astype(dt)
+        for name, value in self.named_buffers():
+            setattr(self, name, value.astype(dt))
 
     # ------------------------------------------------------------ serialisation
     def get_config(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Layers that only rearrange or rescale: Flatten and Rescaling."""
+"""Layers that only rearrange or rescale: Flatten, Reshape and Rescaling."""
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from chainrule import validate
@@ -31,6 +32,69 @@ class Flatten(Layer):
             return dy.reshape(shape)  # (N, d1*d2*...) -> (N, d1, d2, ...)
 
         return y, backward
+
+
+class Reshape(Layer):
+    """Give each sample a new shape with the same number of values.
+
+    ``Reshape((1, 28, 28))`` turns a batch of grey ``(N, 28, 28)`` images into
+    the ``(N, C, H, W)`` layout that :class:`~chainrule.layers.Conv2D` takes.
+    One entry may be ``-1``: it is worked out from the others.
+
+    Shape: input ``(N, *in)``, output ``(N, *target_shape)``.
+
+    Backward: reshape ``dy`` back to the input's shape.
+    """
+
+    def __init__(self, target_shape: tuple[int, ...] | list[int]) -> None:
+        super().__init__()
+        if (
+            not isinstance(target_shape, (tuple, list))
+            or not target_shape
+            or not all(
+                isinstance(d, numbers.Integral)
+                and not isinstance(d, bool)
+                and (d > 0 or d == -1)
+                for d in target_shape
+            )
+            or list(target_shape).count(-1) > 1
+        ):
+            raise ValueError(
+                "Reshape: target_shape must be a non-empty tuple of positive "
+                f"integers with at most one -1, got {target_shape!r}"
+            )
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        size = math.prod(input_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if size % known:
+                raise ValueError(
+                    f"{self!r} cannot reshape {input_shape} ({size} values per "
+                    f"sample): {size} is not a multiple of {known}"
+                )
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if known != size:
+            raise ValueError(
+                f"{self!r} cannot reshape {input_shape} ({size} values per sample) "
+                f"to {self.target_shape} ({known} values)"
+            )
+        return self.target_shape
+
+    def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
+        shape = x.shape
+        y = x.reshape(shape[0], *(self.output_shape or ()))
+        if not training:
+            return y, no_backward
+
+        def backward(dy: Array) -> Array:
+            return dy.reshape(shape)
+
+        return y, backward
+
+    def get_config(self) -> dict[str, Any]:
+        return {"target_shape": list(self.target_shape)}
 
 
 class Rescaling(Layer):
@@ -66,4 +130,4 @@ class Rescaling(Layer):
         return {"scale": self.scale, "offset": self.offset}
 
 
-__all__ = ["Flatten", "Rescaling"]
+__all__ = ["Flatten", "Rescaling", "Reshape"]

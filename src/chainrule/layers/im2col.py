@@ -1,0 +1,80 @@
+"""im2col and col2im: a convolution as one matrix product, and its transpose.
+
+For an input ``x`` of shape ``(N, C, H, W)`` (already padded) and a ``kh × kw``
+window moved by ``(sh, sw)``, the *columns* are the matrix
+
+    cols[(c, i, j), (n, p, q)] = x[n, c, p·sh + i, q·sw + j]
+
+of shape ``(C·kh·kw, N·Ho·Wo)``: one column per output pixel, holding the
+window it sees. A convolution with filters ``W`` of shape ``(F, C, kh, kw)`` is
+then ``W.reshape(F, C·kh·kw) @ cols``, one GEMM, whose ``(F, N·Ho·Wo)`` result
+is the output with its first two axes swapped.
+
+``col2im`` is the transpose (adjoint) of ``im2col``: every entry of a column
+goes back to the input pixel it was copied from, and entries copied from the
+same pixel (overlapping windows) are *added*. So if ``cols = im2col(x)`` then
+``dL/dx = col2im(dL/dcols)``. It loops over the ``kh·kw`` kernel offsets, each
+one a strided add over the whole batch.
+"""
+
+from __future__ import annotations
+
+from chainrule import backend
+from chainrule.types import Array
+
+
+def output_size(size: int, kernel: int, stride: int) -> int:
+    """Number of window positions along an axis of ``size`` (no padding)."""
+    return (size - kernel) // stride + 1
+
+
+def windows(x: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
+    """A read-only strided view ``(N, C, Ho, Wo, kh, kw)`` of every window of ``x``.
+
+    No data is copied; never write to the result.
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    n, c, h, w = x.shape
+    ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
+    s_n, s_c, s_h, s_w = x.strides
+    return backend.xp().lib.stride_tricks.as_strided(
+        x,
+        shape=(n, c, ho, wo, kh, kw),
+        strides=(s_n, s_c, s_h * sh, s_w * sw, s_h, s_w),
+    )
+
+
+def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
+    """The columns of ``x`` ``(N, C, H, W)``: shape ``(C·kh·kw, N·Ho·Wo)``."""
+    view = windows(x, kernel, stride)  # (N, C, Ho, Wo, kh, kw)
+    n, c, ho, wo, kh, kw = view.shape
+    # (C, kh, kw, N, Ho, Wo): rows are (c, i, j), columns (n, p, q); one copy
+    return view.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo)
+
+
+def col2im(
+    cols: Array,
+    shape: tuple[int, int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+) -> Array:
+    """The adjoint of :func:`im2col`: sum each column entry back into its pixel.
+
+    ``cols`` has shape ``(C·kh·kw, N·Ho·Wo)``; the result has ``shape``
+    ``(N, C, H, W)`` (the padded input's shape).
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    n, c, h, w = shape
+    ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
+    parts = cols.reshape(c, kh, kw, n, ho, wo)
+    dx = backend.xp().zeros(shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # the pixels that offset (i, j) of every window saw
+            dx[
+                :, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw
+            ] += parts[:, i, j].transpose(1, 0, 2, 3)
+    return dx
+
+
+__all__ = ["col2im", "im2col", "output_size", "windows"]
