@@ -41,12 +41,18 @@ HEADER = "__chainrule__"
 INPUT_SHAPE = (3, 4)
 CLASSES = 5
 KNOWN_LAYERS = [
+    "AvgPool2D",
+    "BatchNorm",
+    "Conv2D",
     "Dense",
     "Flatten",
+    "GlobalAvgPool2D",
     "Identity",
     "LeakyReLU",
+    "MaxPool2D",
     "ReLU",
     "Rescaling",
+    "Reshape",
     "Sigmoid",
     "Softmax",
     "Tanh",
@@ -239,7 +245,7 @@ def test_round_trip_is_exact(
 
     header = read_header(path)
     assert header["format"] == "chainrule-model"
-    assert header["format_version"] == "1.0"
+    assert header["format_version"] == "1.1"
     assert header["library_version"] == chainrule.__version__
     assert header["dtype"] == dtype
     assert header["input_shape"] == list(INPUT_SHAPE)
@@ -637,9 +643,9 @@ def test_bad_header_field(tmp_path: Path, saved: Path, case: str) -> None:
 def test_unknown_layer_type_lists_the_known_ones(tmp_path: Path, saved: Path) -> None:
     arrays = saved_arrays(saved)
     header = header_of(arrays)
-    header["layers"][2]["type"] = "Conv2D"
+    header["layers"][2]["type"] = "Conv3D"
     path = write_npz(tmp_path / "m.npz", with_header(arrays, header))
-    with pytest.raises(ModelFileError, match="unknown layer type 'Conv2D'") as info:
+    with pytest.raises(ModelFileError, match="unknown layer type 'Conv3D'") as info:
         load_model(path)
     # other test modules may register layer classes of their own, so check
     # that every built-in one is listed rather than the exact list

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from chainrule.layers import (
+    BatchNorm,
+    Conv2D,
     Dense,
     Flatten,
     Identity,
     ReLU,
     Rescaling,
+    Reshape,
     Sigmoid,
     Softmax,
     Tanh,
@@ -120,8 +123,23 @@ def test_summary_lists_layers_shapes_and_params() -> None:
     assert "50,176" in text and "650" in text
     assert "total parameters: 50,826" in text
     assert "loss: CrossEntropy()" in text and "optimizer: SGD(lr=0.1)" in text
+    assert "buffers" not in text
     with pytest.raises(RuntimeError, match="input shape"):
         Sequential([Dense(2)]).summary()
+
+
+def test_summary_counts_batch_norm_buffers_apart() -> None:
+    model = Sequential(
+        [Reshape((1, 8, 8)), Conv2D(4, 3), BatchNorm(), Flatten(), Dense(2)],
+        input_shape=(8, 8),
+    )
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "(N, 4, 6, 6)" in text
+    # conv 4·9 + 4, batch norm gamma and beta 2·4, dense 144·2 + 2
+    assert "total parameters: 338" in text
+    assert "buffers (saved, not trained): 8 values" in text
 
 
 def test_float64_model() -> None:

@@ -46,20 +46,29 @@ class EarlyStopping(Callback):
         if self.monitor.improved(self.monitor.value(logs)):
             self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
-                self.best_weights = [p.data.copy() for p in self.model.parameters()]
+                self.best_weights = [a.copy() for a in self._state_arrays()]
             return
         self.wait += 1
         if self.wait > self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
+    def _state_arrays(self) -> list[Any]:
+        """The weights and the buffers (batch-norm statistics) that go with them."""
+        assert self.model is not None
+        return [p.data for p in self.model.parameters()] + [
+            b for _, b in self.model.named_buffers()
+        ]
+
     def on_train_end(self, logs: dict[str, Any]) -> None:
         if not self.stopped_epoch or self.model is None:
             return
         restored = ""
         if self.restore_best_weights and self.best_weights is not None:
-            for p, best in zip(self.model.parameters(), self.best_weights, strict=True):
-                p.data[...] = best
+            for array, best in zip(
+                self._state_arrays(), self.best_weights, strict=True
+            ):
+                array[...] = best
             restored = f"; restored the weights of epoch {self.best_epoch}"
         if self.verbose:
             best = "none" if self.monitor.best is None else f"{self.monitor.best:.4f}"

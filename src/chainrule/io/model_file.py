@@ -5,7 +5,8 @@ Layout of the archive:
 - ``__chainrule__``: a JSON string with ``format``, ``format_version``,
   ``library_version``, ``dtype``, ``input_shape``, ``layers`` (type and config of
   each), ``loss``, ``optimizer`` (with its step count) and free ``metadata``;
-- one array per parameter under its dotted name (``layers.2.W``);
+- one array per parameter under its dotted name (``layers.2.W``), and one per
+  buffer (``layers.3.running_mean``: state saved but not trained);
 - the optimizer's per-parameter state under ``optimizer.<i>.<key>``.
 
 Loading never unpickles (an array of Python objects is refused unread, so
@@ -36,7 +37,8 @@ from chainrule.optim.base import Optimizer, optimizer_from_config
 from chainrule.types import Shape
 
 FORMAT = "chainrule-model"
-FORMAT_VERSION = (1, 0)
+#: 1.1 added buffers (batch-norm running statistics); 1.0 files read unchanged
+FORMAT_VERSION = (1, 1)
 HEADER = "__chainrule__"
 #: the JSON description of even a large model is a few kB
 MAX_HEADER_BYTES = 16 << 20
@@ -60,6 +62,9 @@ def save_model(
     if not model.built:
         raise ValueError("save_model: the model is not built yet (no input shape)")
     arrays = {name: backend.to_numpy(p.data) for name, p in model.named_parameters()}
+    arrays.update(
+        (name, backend.to_numpy(value)) for name, value in model.named_buffers()
+    )
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(
             f"save_model: metadata must be a dict, got {type(metadata).__name__}"
@@ -113,16 +118,16 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
         try:
             layers = [layer_from_config(d) for d in header["layers"]]
             input_shape = tuple(header["input_shape"])
-            expected = _parameter_shapes(layers, input_shape)
+            expected = _array_shapes(layers, input_shape)
             dtype = backend.as_float_dtype(header["dtype"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(
                 f"{path}: bad architecture description: {exc}"
             ) from exc
-        for name, shape in expected.items():
+        for name, (kind, shape) in expected.items():
             if name not in archive.members:
-                raise ModelFileError(f"{path}: parameter {name} is missing")
-            archive.check(name, shape, dtype, what="parameter")
+                raise ModelFileError(f"{path}: {kind} {name} is missing")
+            archive.check(name, shape, dtype, what=kind)
         try:
             model = Sequential(layers, input_shape=input_shape, dtype=dtype)
             loss = loss_from_config(header["loss"]) if header.get("loss") else None
@@ -149,6 +154,19 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
                 )
             p.data[...] = backend.xp().asarray(value)
             names.discard(name)
+        for name, buffer in model.named_buffers():
+            value = archive.read(name, buffer.shape, buffer.dtype, what="buffer")
+            if not np.isfinite(value).all():
+                raise ModelFileError(
+                    f"{path}: buffer {name} contains NaN or infinite values"
+                )
+            buffer[...] = backend.xp().asarray(value)
+            names.discard(name)
+        for i, layer in enumerate(model.layers):
+            try:
+                layer.check_buffers()
+            except ValueError as exc:
+                raise ModelFileError(f"{path}: layers.{i}: {exc}") from exc
         if optimizer is not None:
             _restore_optimizer(optimizer, opt_desc, archive, names, model, path)
         unexpected = sorted(names) + archive.others
@@ -178,24 +196,31 @@ def save_checkpoint(
     )
 
 
-def _parameter_shapes(layers: list[Layer], input_shape: Shape) -> dict[str, Shape]:
-    """Every parameter's name and shape, worked out without allocating any."""
+def _array_shapes(
+    layers: list[Layer], input_shape: Shape
+) -> dict[str, tuple[str, Shape]]:
+    """Kind (parameter or buffer) and shape of every array, without allocating any."""
     if not all(
         isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
     ):
         raise ValueError(
             f"input_shape must be a tuple of positive integers, got {input_shape}"
         )
-    shapes: dict[str, Shape] = {}
+    arrays: dict[str, tuple[str, Shape]] = {}
     shape = input_shape
     for i, layer in enumerate(layers):
         try:
-            for name, param_shape in layer.parameter_shapes(shape).items():
-                shapes[f"layers.{i}.{name}"] = param_shape
-            shape = layer.compute_output_shape(shape)
+            output_shape = layer.compute_output_shape(shape)  # checks the input
+            for kind, shapes in (
+                ("parameter", layer.parameter_shapes(shape)),
+                ("buffer", layer.buffer_shapes(shape)),
+            ):
+                for name, array_shape in shapes.items():
+                    arrays[f"layers.{i}.{name}"] = (kind, array_shape)
+            shape = output_shape
         except ValueError as exc:
             raise ValueError(f"layer {i}: {exc}") from exc
-    return shapes
+    return arrays
 
 
 def _restore_optimizer(

@@ -132,6 +132,14 @@ class Sequential:
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    def named_buffers(self) -> list[tuple[str, Array]]:
+        """``("layers.2.running_mean", array)`` pairs: saved state, not trained."""
+        return [
+            (f"layers.{i}.{name}", value)
+            for i, layer in enumerate(self.layers)
+            for name, value in layer.named_buffers()
+        ]
+
     def count_params(self) -> int:
         return sum(p.size for p in self.parameters())
 
@@ -409,6 +417,9 @@ class Sequential:
                 print_fn(rule)
         print_fn(rule)
         print_fn(f"total parameters: {self.count_params():,}")
+        buffered = sum(int(b.size) for _, b in self.named_buffers())
+        if buffered:
+            print_fn(f"buffers (saved, not trained): {buffered:,} values")
         if self.loss is not None:
             print_fn(f"loss: {self.loss!r}")
         if self.optimizer is not None:
