@@ -45,3 +45,26 @@ def test_tutorial_network_learns(mnist) -> None:  # type: ignore[no-untyped-def]
 def test_mlp_full_recipe_reaches_98_percent(mnist) -> None:  # type: ignore[no-untyped-def]
     _, test = train(mnist, "mlp", epochs=10)
     assert test >= 0.98
+
+
+@pytest.mark.parametrize(
+    ("preset", "epochs", "expected"), [("cnn", 2, 0.945), ("lenet5", 3, 0.945)]
+)
+def test_cnn_presets_learn_from_a_subset(  # type: ignore[no-untyped-def]
+    mnist, preset: str, epochs: int, expected: float
+) -> None:
+    """10,000 training images, a few epochs: the convolutions must be learning."""
+    (x, y), (x_test, y_test) = mnist
+    recipe = get_preset(preset).recipe.replace(epochs=epochs)
+    model = make_model(preset, seed=0, recipe=recipe)
+    steps = math.ceil(10_000 / recipe.batch_size)
+    model.fit(
+        x[:10_000],
+        y[:10_000],
+        epochs=epochs,
+        batch_size=recipe.batch_size,
+        seed=0,
+        verbose=0,
+        callbacks=make_callbacks(recipe, steps),
+    )
+    assert model.evaluate(x_test[:5000], y_test[:5000])["accuracy"] >= expected

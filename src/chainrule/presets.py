@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainrule.callbacks import LearningRateScheduler
-from chainrule.layers import Dense, Dropout, Flatten, ReLU, Rescaling, Sigmoid
+from chainrule.layers import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Rescaling,
+    Reshape,
+    Sigmoid,
+)
 from chainrule.layers.base import Layer
 from chainrule.losses import BinaryCrossEntropy, CrossEntropy
 from chainrule.losses.base import Loss
@@ -29,7 +40,11 @@ OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a preset is trained."""
+    """How a preset is trained.
+
+    ``hidden`` are the widths of the dense hidden layers: all of an MLP's, or
+    the dense head after a CNN's convolutions.
+    """
 
     epochs: int
     batch_size: int
@@ -104,6 +119,65 @@ def _relu_mlp(recipe: Recipe) -> list[Layer]:
         if recipe.dropout:
             stack.append(Dropout(recipe.dropout))
     return [*stack, Dense(10, init="glorot")]
+
+
+def _dense_head(recipe: Recipe) -> list[Layer]:
+    """A CNN's classifier: ``Flatten``, the recipe's dense layers, 10 logits."""
+    stack: list[Layer] = [Flatten()]
+    if recipe.dropout:
+        stack.append(Dropout(recipe.dropout))
+    for units in recipe.hidden:
+        stack += [Dense(units, init="he"), ReLU()]
+        if recipe.dropout:
+            stack.append(Dropout(recipe.dropout))
+    return [*stack, Dense(10, init="glorot")]
+
+
+def _lenet5(recipe: Recipe) -> list[Layer]:
+    """LeNet-5's layer sizes, with ReLU and max pooling.
+
+    C1: 6 maps 5x5 (28x28 padded by 2, as the paper's 32x32 input), S2: 2x2
+    pooling, C3: 16 maps 5x5 (connected to all 6 maps, not the paper's table),
+    S4: 2x2 pooling, C5: 120 maps 5x5 (1x1 outputs), F6: 84 units, 10 outputs
+    (softmax, not the paper's RBF units).
+    """
+    return [
+        *_mnist_images(),
+        Conv2D(6, 5, padding=2, init="he"),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(16, 5, init="he"),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(120, 5, init="he"),
+        ReLU(),
+        *_dense_head(recipe),
+    ]
+
+
+def _conv_block(filters: int, kernel: int) -> list[Layer]:
+    """Conv (no bias: batch norm's shift replaces it), BatchNorm, ReLU, 2x2 pool."""
+    return [
+        Conv2D(filters, kernel, padding="same", use_bias=False, init="he"),
+        BatchNorm(),
+        ReLU(),
+        MaxPool2D(2),
+    ]
+
+
+def _cnn(recipe: Recipe) -> list[Layer]:
+    """Two conv-BN-ReLU-pool blocks (32 maps 5x5, 64 maps 3x3), a dense head."""
+    return [
+        *_mnist_images(),
+        *_conv_block(32, 5),
+        *_conv_block(64, 3),
+        *_dense_head(recipe),
+    ]
+
+
+def _mnist_images() -> list[Layer]:
+    # raw uint8 pixels in, [0, 1] floats out, with the channel axis convs need
+    return [Rescaling(1 / 255), Reshape((1, 28, 28))]
 
 
 def _tutorial_layers(recipe: Recipe) -> list[Layer]:
@@ -199,6 +273,43 @@ PRESETS: dict[str, Preset] = {
             momentum=0.9,
             weight_decay=1e-4,
             schedule="cosine",
+            dropout=0.3,
+        ),
+    ),
+    "lenet5": Preset(
+        name="lenet5",
+        description=(
+            "LeCun et al. (1998)'s LeNet-5 layer sizes (conv 6@5x5, pool, conv "
+            "16@5x5, pool, conv 120@5x5, dense 84, 10) with ReLU and max pooling, "
+            "Adam with a one-cycle schedule"
+        ),
+        layers=_lenet5,
+        loss=_cross_entropy,
+        recipe=Recipe(
+            epochs=20,
+            batch_size=128,
+            lr=0.003,
+            hidden=(84,),
+            optimizer="adam",
+            schedule="onecycle",
+        ),
+    ),
+    "cnn": Preset(
+        name="cnn",
+        description=(
+            "a small modern CNN: two conv-BatchNorm-ReLU-maxpool blocks (32 maps "
+            "5x5, 64 maps 3x3), dropout, dense 128, 10; Adam with a one-cycle "
+            "schedule"
+        ),
+        layers=_cnn,
+        loss=_cross_entropy,
+        recipe=Recipe(
+            epochs=10,
+            batch_size=128,
+            lr=0.003,
+            hidden=(128,),
+            optimizer="adam",
+            schedule="onecycle",
             dropout=0.3,
         ),
     ),
