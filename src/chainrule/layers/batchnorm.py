@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -82,27 +83,31 @@ class BatchNorm(Layer):
         rm, rv = self.running_mean, self.running_var
         if gamma is None or beta is None or rm is None or rv is None:
             raise RuntimeError(f"{self!r} is not built: call build(input_shape) first")
-        axes = (0, *range(2, x.ndim))  # every axis but the features'
-        shape = (1, -1) + (1,) * (x.ndim - 2)  # broadcasts a (F,) vector
+        xp = backend.xp()
+        shape = x.shape
+        n, features = shape[0], shape[1]
+        per_sample = math.prod(shape[2:])  # values per sample and feature
+        x3 = x.reshape(n, features, per_sample)
+        eps = x.dtype.type(self.eps)
         if not training:
-            inv = 1 / backend.xp().sqrt(rv + x.dtype.type(self.eps))
-            scale = (gamma.data * inv).reshape(shape)
-            return x * scale + (beta.data - rm * gamma.data * inv).reshape(shape), (
-                no_backward
-            )
-        count = x.size // x.shape[1]
+            inv = 1 / xp.sqrt(rv + eps)
+            scale = gamma.data * inv
+            y = x3 * scale[:, None]
+            y += (beta.data - rm * scale)[:, None]
+            return y.reshape(shape), no_backward
+        count = n * per_sample  # M: values per feature in the batch
         if count < 2:
             raise ValueError(
                 f"{self!r} needs more than one value per feature to compute batch "
-                f"statistics in training, got input of shape {tuple(x.shape)}"
+                f"statistics in training, got input of shape {tuple(shape)}"
             )
-        mean = x.mean(axis=axes)
-        centred = x - mean.reshape(shape)
-        var = (centred * centred).mean(axis=axes)
-        inv = 1 / backend.xp().sqrt(var + x.dtype.type(self.eps))
-        xhat = centred
-        xhat *= inv.reshape(shape)
-        y = xhat * gamma.data.reshape(shape) + beta.data.reshape(shape)
+        mean = xp.einsum("nfp->f", x3) / count
+        centred = x3 - mean[:, None]  # x − μ
+        var = xp.einsum("nfp,nfp->f", centred, centred) / count  # σ²
+        inv = 1 / xp.sqrt(var + eps)  # 1/√(σ² + ε)
+        scale = gamma.data * inv
+        y = centred * scale[:, None]  # γ·x̂
+        y += beta.data[:, None]
         m = x.dtype.type(self.momentum)
         rm *= 1 - m
         rm += m * mean
@@ -110,17 +115,18 @@ class BatchNorm(Layer):
         rv += (m * count / (count - 1)) * var
 
         def backward(dy: Array) -> Array:
-            gamma.grad += (dy * xhat).sum(axis=axes)
-            beta.grad += dy.sum(axis=axes)
-            dxhat = dy * gamma.data.reshape(shape)
-            mean_dxhat = dxhat.mean(axis=axes).reshape(shape)
-            mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes).reshape(shape)
-            dx = dxhat - mean_dxhat
-            dx -= xhat * mean_dxhat_xhat
-            dx *= inv.reshape(shape)
-            return dx
+            dy3 = dy.reshape(centred.shape)
+            sum_dy = xp.einsum("nfp->f", dy3)  # Σδ
+            sum_dy_centred = xp.einsum("nfp,nfp->f", dy3, centred)  # Σδ·(x − μ)
+            gamma.grad += sum_dy_centred * inv  # Σδ·x̂
+            beta.grad += sum_dy
+            # dx = γ/√(σ²+ε) · (δ − mean(δ) − x̂·mean(δ·x̂)), with x̂ = (x − μ)·inv
+            dx = dy3 * scale[:, None]
+            dx += centred * (-scale * inv * inv * sum_dy_centred / count)[:, None]
+            dx += (-scale * sum_dy / count)[:, None]
+            return dx.reshape(shape)
 
-        return y, backward
+        return y.reshape(shape), backward
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         params = [("gamma", self.gamma), ("beta", self.beta)]
