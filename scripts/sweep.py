@@ -91,8 +91,17 @@ def main() -> None:
     for combo in itertools.product(*grid.values()):
         changes = dict(zip(grid, combo, strict=True))
         recipe = base.replace(**changes)
-        rows = [run(args.preset, recipe, s, data) for s in args.seeds]
         shown = " ".join(f"{k}={v}" for k, v in changes.items()) or "(preset recipe)"
+        rows = []
+        for seed in args.seeds:
+            rows.append(run(args.preset, recipe, seed, data))
+            r = rows[-1]
+            test = f"test {100 * r['test']:.2f}%  " if args.report_test else ""
+            print(
+                f"  {args.preset} {shown} seed={seed}: val {100 * r['val']:.2f}%  "
+                f"{test}({r['s']:.1f} s)",
+                flush=True,
+            )
         test = f"test {stat(rows, 'test')}%  " if args.report_test else ""
         print(
             f"{args.preset} {shown} seeds={args.seeds}: val {stat(rows, 'val')}%  "

@@ -281,7 +281,7 @@ PRESETS: dict[str, Preset] = {
         description=(
             "LeCun et al. (1998)'s LeNet-5 layer sizes (conv 6@5x5, pool, conv "
             "16@5x5, pool, conv 120@5x5, dense 84, 10) with ReLU and max pooling, "
-            "Adam with a one-cycle schedule"
+            "dropout 0.2 on the dense layers, Adam with a one-cycle schedule"
         ),
         layers=_lenet5,
         loss=_cross_entropy,
@@ -292,6 +292,7 @@ PRESETS: dict[str, Preset] = {
             hidden=(84,),
             optimizer="adam",
             schedule="onecycle",
+            dropout=0.2,
         ),
     ),
     "cnn": Preset(
