@@ -9,7 +9,7 @@ import numpy as np
 from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.im2col import col2im, im2col, output_size
-from chainrule.layers.init import check_initializer, initialize
+from chainrule.layers.init import check_initializer, weight_and_bias
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, Shape
 
@@ -158,13 +158,14 @@ class Conv2D(Layer):
         c, h, w = input_shape
         self.pads = self.padding_for(h, w)
         area = self.kernel_size[0] * self.kernel_size[1]
-        fan_in, fan_out = c * area, self.filters * area
-        shapes = self.parameter_shapes(input_shape)
-        W = initialize(self.init, shapes["W"], fan_in, fan_out, rng)
-        self.W = Parameter(backend.asarray(W), "W")
-        if self.use_bias:
-            b = initialize(self.bias_init, shapes["b"], fan_in, fan_out, rng)
-            self.b = Parameter(backend.asarray(b), "b")
+        self.W, self.b = weight_and_bias(
+            self.init,
+            self.bias_init,
+            self.parameter_shapes(input_shape),
+            fan_in=c * area,
+            fan_out=self.filters * area,
+            rng=rng,
+        )
 
     # ------------------------------------------------------------------ running
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:

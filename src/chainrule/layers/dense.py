@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
-from chainrule.layers.init import check_initializer, initialize
+from chainrule.layers.init import check_initializer, weight_and_bias
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, Shape
 
@@ -66,13 +66,14 @@ class Dense(Layer):
         return shapes
 
     def _create_parameters(self, input_shape: Shape, rng: np.random.Generator) -> None:
-        fan_in, fan_out = input_shape[0], self.units
-        shapes = self.parameter_shapes(input_shape)
-        W = initialize(self.init, shapes["W"], fan_in, fan_out, rng)
-        self.W = Parameter(backend.asarray(W), "W")
-        if self.use_bias:
-            b = initialize(self.bias_init, shapes["b"], fan_in, fan_out, rng)
-            self.b = Parameter(backend.asarray(b), "b")
+        self.W, self.b = weight_and_bias(
+            self.init,
+            self.bias_init,
+            self.parameter_shapes(input_shape),
+            fan_in=input_shape[0],
+            fan_out=self.units,
+            rng=rng,
+        )
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         W, b = self.W, self.b

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
+from chainrule.parameter import Parameter
 from chainrule.types import Shape
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -89,4 +91,23 @@ def initialize(
     return INITIALIZERS[name](shape, fan_in, fan_out, rng)
 
 
-__all__ = ["INITIALIZERS", "check_initializer", "initialize"]
+def weight_and_bias(
+    init: str,
+    bias_init: str,
+    shapes: dict[str, Shape],
+    fan_in: int,
+    fan_out: int,
+    rng: np.random.Generator,
+) -> tuple[Parameter, Parameter | None]:
+    """``W`` drawn with ``init`` and, if ``shapes`` has a ``b``, ``b`` with
+    ``bias_init``, as parameters in the default dtype (``W`` is drawn first)."""
+    W = Parameter(
+        backend.asarray(initialize(init, shapes["W"], fan_in, fan_out, rng)), "W"
+    )
+    if "b" not in shapes:
+        return W, None
+    b = initialize(bias_init, shapes["b"], fan_in, fan_out, rng)
+    return W, Parameter(backend.asarray(b), "b")
+
+
+__all__ = ["INITIALIZERS", "check_initializer", "initialize", "weight_and_bias"]
