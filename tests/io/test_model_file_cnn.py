@@ -12,7 +12,7 @@ import pytest
 
 from chainrule.callbacks import EarlyStopping
 from chainrule.errors import ModelFileError
-from chainrule.io import load_model, read_header, save_model
+from chainrule.io import load_model, read_header, save_checkpoint, save_model
 from chainrule.layers import (
     AvgPool2D,
     BatchNorm,
@@ -224,3 +224,36 @@ def test_early_stopping_restores_buffers_with_weights() -> None:
     best = snapshots[stopper.best_epoch - 1]  # epochs count from 1
     for a, (_, b) in zip(best, model.named_buffers(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path: Path) -> None:
+    """3 epochs straight equal 1 epoch, a checkpoint (buffers in it), and 2 more."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (48, 12, 12), dtype=np.uint8)
+    y = rng.integers(0, 3, 48)
+
+    class StopAfterFirst(Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+            assert self.model is not None
+            self.model.stop_training = True
+
+    straight = cnn()
+    straight.fit(x, y, epochs=3, batch_size=8, seed=4, verbose=0)
+
+    first = cnn()
+    first.fit(
+        x, y, epochs=3, batch_size=8, seed=4, verbose=0, callbacks=[StopAfterFirst()]
+    )
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(first, path)
+    resumed = load_model(path)
+    resumed.fit(x, y, epochs=3, batch_size=8, verbose=0, resume=True)
+
+    for (name, a), (_, b) in zip(
+        straight.named_buffers(), resumed.named_buffers(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    for (name, p), (_, q) in zip(
+        straight.named_parameters(), resumed.named_parameters(), strict=True
+    ):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
