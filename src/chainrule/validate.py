@@ -44,6 +44,11 @@ def pair(owner: str, name: str, value: object, *, low: int = 1) -> tuple[int, in
     return int(value[0]), int(value[1])
 
 
+def compact_pair(pair: tuple[int, int]) -> int | list[int]:
+    """The inverse of :func:`pair` for configs: ``k`` for ``(k, k)``, else a list."""
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
 def real(
     owner: str,
     name: str,
@@ -80,4 +85,4 @@ def seed(owner: str, value: object) -> int | None:
     return integer(owner, "seed", value, low=0)
 
 
-__all__ = ["boolean", "integer", "pair", "real", "seed"]
+__all__ = ["boolean", "compact_pair", "integer", "pair", "real", "seed"]

@@ -204,8 +204,12 @@ class Conv2D(Layer):
                 delta = dy[start : start + chunk].transpose(1, 0, 2, 3).reshape(f, -1)
                 W.grad += (delta @ cols.T).reshape(W.grad.shape)  # δ·colsᵀ
                 dcols = W2.T @ delta  # (C·kh·kw, nb·Ho·Wo)
-                dpadded[start : start + chunk] = col2im(
-                    dcols, part.shape, kernel, stride
+                col2im(
+                    dcols,
+                    part.shape,
+                    kernel,
+                    stride,
+                    out=dpadded[start : start + chunk],
                 )
             return dpadded[:, :, top : top + h, left : left + w]
 
@@ -224,9 +228,7 @@ class Conv2D(Layer):
         return [(n, p) for n, p in params if p is not None]
 
     def get_config(self) -> dict[str, Any]:
-        def compact(pair: tuple[int, int]) -> int | list[int]:
-            return pair[0] if pair[0] == pair[1] else list(pair)
-
+        compact = validate.compact_pair
         padding = self.padding
         return {
             "filters": self.filters,

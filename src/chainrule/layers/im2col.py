@@ -52,29 +52,47 @@ def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
     return view.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo)
 
 
+def offset_views(
+    x: Array,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    out_size: tuple[int, int],
+) -> list[Array]:
+    """For each offset ``(i, j)`` of the window (row-major), the strided view
+    ``x[:, :, i::sh, j::sw]`` ``(N, C, Ho, Wo)``: the pixel at that offset of
+    every window. Writing to a view writes to ``x``."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_size
+    return [
+        x[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+
+
 def col2im(
     cols: Array,
     shape: tuple[int, int, int, int],
     kernel: tuple[int, int],
     stride: tuple[int, int],
+    out: Array | None = None,
 ) -> Array:
     """The adjoint of :func:`im2col`: sum each column entry back into its pixel.
 
     ``cols`` has shape ``(C·kh·kw, N·Ho·Wo)``; the result has ``shape``
-    ``(N, C, H, W)`` (the padded input's shape).
+    ``(N, C, H, W)`` (the padded input's shape), written into ``out`` if given.
     """
-    (kh, kw), (sh, sw) = kernel, stride
     n, c, h, w = shape
-    ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
-    parts = cols.reshape(c, kh, kw, n, ho, wo)
-    dx = backend.xp().zeros(shape, dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            # the pixels that offset (i, j) of every window saw
-            dx[
-                :, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw
-            ] += parts[:, i, j].transpose(1, 0, 2, 3)
-    return dx
+    ho, wo = output_size(h, kernel[0], stride[0]), output_size(w, kernel[1], stride[1])
+    parts = cols.reshape(c, kernel[0] * kernel[1], n, ho, wo)
+    if out is None:
+        out = backend.xp().zeros(shape, dtype=cols.dtype)
+    else:
+        out[...] = 0
+    for k, view in enumerate(offset_views(out, kernel, stride, (ho, wo))):
+        view += parts[:, k].transpose(
+            1, 0, 2, 3
+        )  # the pixels offset k of each window saw
+    return out
 
 
-__all__ = ["col2im", "im2col", "output_size", "windows"]
+__all__ = ["col2im", "im2col", "offset_views", "output_size", "windows"]

@@ -9,7 +9,7 @@ import numpy as np
 from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.conv import check_image_shape
-from chainrule.layers.im2col import output_size, windows
+from chainrule.layers.im2col import offset_views, output_size, windows
 from chainrule.types import Array, Backward, Shape
 
 
@@ -43,15 +43,10 @@ class _Pool2D(Layer):
         return (c, output_size(h, ph, sh), output_size(w, pw, sw))
 
     def _offset_views(self, x: Array) -> list[Array]:
-        """For each offset ``(i, j)`` in the window (row-major), the strided view
-        ``(N, C, Ho, Wo)`` of the pixels at that offset of every window."""
-        (ph, pw), (sh, sw) = self.pool_size, self.stride
-        _, ho, wo = self.output_shape or ()
-        return [
-            x[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
-            for i in range(ph)
-            for j in range(pw)
-        ]
+        """For each offset of the window, the ``(N, C, Ho, Wo)`` strided view of
+        the pixels at that offset of every window (:func:`offset_views`)."""
+        _, ho, wo = self.output_shape or (0, 0, 0)
+        return offset_views(x, self.pool_size, self.stride, (ho, wo))
 
     def _blocks(self, x: Array) -> Array:
         """Fast path: ``x`` cropped and viewed as ``(N, C, Ho, ph, Wo, pw)``."""
@@ -74,9 +69,7 @@ class _Pool2D(Layer):
         return dx
 
     def get_config(self) -> dict[str, Any]:
-        def compact(pair: tuple[int, int]) -> int | list[int]:
-            return pair[0] if pair[0] == pair[1] else list(pair)
-
+        compact = validate.compact_pair
         stride = None if self.stride == self.pool_size else compact(self.stride)
         return {"pool_size": compact(self.pool_size), "stride": stride}
 
@@ -140,7 +133,7 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         xp = backend.xp()
-        (ph, pw), (sh, sw) = self.pool_size, self.stride
+        ph, pw = self.pool_size
         _, ho, wo = self.output_shape or ()
         if self.tiles:
             y = self._blocks(x).mean(axis=(3, 5))
@@ -160,14 +153,8 @@ class AvgPool2D(_Pool2D):
                 )
                 return self._spread(xp.ascontiguousarray(blocks), shape)
             dx = xp.zeros(shape, dtype=dy.dtype)
-            for i in range(ph):
-                for j in range(pw):
-                    dx[
-                        :,
-                        :,
-                        i : i + sh * (ho - 1) + 1 : sh,
-                        j : j + sw * (wo - 1) + 1 : sw,
-                    ] += share
+            for part in self._offset_views(dx):
+                part += share  # overlapping windows add their shares
             return dx
 
         return y, backward
