@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from chainrule._version import __version__
-from chainrule.cli import evaluate, gradcheck, train
+from chainrule.cli import evaluate, gradcheck, trace, train
 from chainrule.errors import ChainruleError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"chainrule {__version__}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (train, evaluate, gradcheck):
+    for module in (train, evaluate, gradcheck, trace):
         module.add_parser(sub)
     return parser
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from chainrule import backend, ops, validate
 from chainrule.layers.base import Layer, no_backward
+from chainrule.layers.notation import Step, Symbols
 from chainrule.types import Array, Backward
 
 
@@ -21,6 +22,9 @@ class Identity(Layer):
 
         return x, backward if training else no_backward
 
+    def describe(self, s: Symbols) -> Step:
+        return Step(f"{s.y} = {s.x}", s.dy)
+
 
 class Sigmoid(Layer):
     """``a = σ(z) = 1 / (1 + e^(−z))``, stable for every input (no overflow).
@@ -30,6 +34,8 @@ class Sigmoid(Layer):
     Backward: ``σ'(z) = σ(z)(1 − σ(z)) = a(1 − a)``, so ``dz = da ⊙ a(1 − a)``
     (the tutorial's ``δ2 = (δ3·W3ᵀ) ⊙ a2(1 − a2)``).
     """
+
+    trace_letter = "a"
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         a = ops.sigmoid(x)
@@ -41,6 +47,9 @@ class Sigmoid(Layer):
 
         return a, backward
 
+    def describe(self, s: Symbols) -> Step:
+        return Step(f"{s.y} = σ({s.x})", f"{s.dy} ⊙ {s.y}(1 − {s.y})")
+
 
 class Tanh(Layer):
     """``y = tanh(x)``.
@@ -49,6 +58,8 @@ class Tanh(Layer):
 
     Backward: ``tanh'(x) = 1 − tanh²(x)``, so ``dx = dy ⊙ (1 − y²)``.
     """
+
+    trace_letter = "a"
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         y = backend.xp().tanh(x)
@@ -60,6 +71,9 @@ class Tanh(Layer):
 
         return y, backward
 
+    def describe(self, s: Symbols) -> Step:
+        return Step(f"{s.y} = tanh({s.x})", f"{s.dy} ⊙ (1 − {s.y}²)")
+
 
 class ReLU(Layer):
     """``y = max(x, 0)``.
@@ -69,6 +83,8 @@ class ReLU(Layer):
     Backward: the derivative is 1 where ``x > 0`` and 0 elsewhere (0 at the kink
     ``x = 0`` by convention, as in PyTorch), so ``dx = dy ⊙ [x > 0]``.
     """
+
+    trace_letter = "a"
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         y = backend.xp().maximum(x, 0)
@@ -81,6 +97,9 @@ class ReLU(Layer):
 
         return y, backward
 
+    def describe(self, s: Symbols) -> Step:
+        return Step(f"{s.y} = max({s.x}, 0)", f"{s.dy} ⊙ [{s.x} > 0]")
+
 
 class LeakyReLU(Layer):
     """``y = x`` for ``x > 0``, ``alpha·x`` otherwise.
@@ -89,6 +108,8 @@ class LeakyReLU(Layer):
 
     Backward: ``dx = dy`` where ``x > 0``, ``alpha·dy`` elsewhere.
     """
+
+    trace_letter = "a"
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
@@ -106,6 +127,12 @@ class LeakyReLU(Layer):
 
         return y, backward
 
+    def describe(self, s: Symbols) -> Step:
+        return Step(
+            f"{s.y} = max({s.x}, {self.alpha:g}·{s.x})",
+            f"{s.dy} ⊙ ([{s.x} > 0] + {self.alpha:g}·[{s.x} ≤ 0])",
+        )
+
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
 
@@ -120,6 +147,8 @@ class Softmax(Layer):
     :class:`~chainrule.losses.CrossEntropy` on logits, which fuses the two.
     """
 
+    trace_letter = "a"
+
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
         y = ops.softmax(x, axis=-1)
         if not training:
@@ -129,6 +158,9 @@ class Softmax(Layer):
             return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
         return y, backward
+
+    def describe(self, s: Symbols) -> Step:
+        return Step(f"{s.y} = softmax({s.x})", f"{s.y} ⊙ ({s.dy} − Σⱼ {s.dy} ⊙ {s.y})")
 
 
 __all__ = ["Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.config import format_call, from_config
+from chainrule.layers.notation import Step, Symbols
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, DTypeLike, Shape
 
@@ -36,6 +37,10 @@ class Layer:
     """
 
     registry: ClassVar[dict[str, type[Layer]]] = {}
+    #: the letter the backprop trace names this layer's output with (``a`` for
+    #: ``a1 = σ(z1)``); layers that open a new level (Dense, Conv2D) say so
+    trace_letter: ClassVar[str] = "h"
+    starts_level: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -168,6 +173,22 @@ class Layer:
             p.astype(dt)
         for name, value in self.named_buffers():
             setattr(self, name, value.astype(dt))
+
+    # ------------------------------------------------------------------ tracing
+    def describe(self, s: Symbols) -> Step:
+        """This layer's forward and backward step in the trace's notation.
+
+        Layers override it with their math; this generic form names the layer.
+        """
+        name = type(self).__name__
+        return Step(
+            forward=f"{s.y} = {name}({s.x})",
+            backward=f"{name}.backward({s.dy})",
+            params={
+                n: (s.param(n), f"{name} gradient of {n}")
+                for n, _ in self.named_parameters()
+            },
+        )
 
     # ------------------------------------------------------------ serialisation
     def get_config(self) -> dict[str, Any]:

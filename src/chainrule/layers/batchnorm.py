@@ -9,6 +9,7 @@ import numpy as np
 
 from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
+from chainrule.layers.notation import Step, Symbols
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, Shape
 
@@ -42,6 +43,8 @@ class BatchNorm(Layer):
           depend on every sample of the batch.
     In inference ``μ`` and ``σ²`` are constants, so ``dL/dx = δ·γ/√(var + ε)``.
     """
+
+    trace_letter = "n"
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
@@ -127,6 +130,14 @@ class BatchNorm(Layer):
             return dx.reshape(shape)
 
         return y.reshape(shape), backward
+
+    def describe(self, s: Symbols) -> Step:
+        g, b = s.param("γ"), s.param("β")
+        return Step(
+            f"{s.y} = {g} ⊙ x̂ + {b},  x̂ = ({s.x} − μ) / √(σ² + ε)  (batch μ, σ²)",
+            f"(g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)) / √(σ² + ε),  g = {g} ⊙ {s.dy}",
+            {"gamma": (g, f"Σ {s.dy} ⊙ x̂"), "beta": (b, f"Σ {s.dy}")},
+        )
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         params = [("gamma", self.gamma), ("beta", self.beta)]

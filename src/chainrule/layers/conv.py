@@ -10,6 +10,7 @@ from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.im2col import col2im, im2col, output_size
 from chainrule.layers.init import check_initializer, weight_and_bias
+from chainrule.layers.notation import Step, Symbols
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, Shape
 
@@ -84,6 +85,8 @@ class Conv2D(Layer):
     columns rather than keeping them all.
     """
 
+    trace_letter = "z"
+    starts_level = True
     #: the most bytes one column buffer may take (see "Memory" above)
     max_column_bytes: int = 128 << 20
 
@@ -221,6 +224,16 @@ class Conv2D(Layer):
         rows = self.input_shape[0] * self.kernel_size[0] * self.kernel_size[1]
         per_sample = rows * self.output_shape[1] * self.output_shape[2] * itemsize
         return max(1, int(self.max_column_bytes) // per_sample)
+
+    def describe(self, s: Symbols) -> Step:
+        W = s.param("W")
+        cols = f"im2col({s.x})"
+        params = {"W": (W, f"{s.dy} · {cols}ᵀ")}
+        forward = f"{s.y} = {W} ⋆ {s.x}  (= {W} · {cols})"
+        if self.b is not None:
+            params["b"] = (s.param("b"), f"Σₙ,ₚ,q {s.dy}")
+            forward = f"{s.y} = {W} ⋆ {s.x} + {s.param('b')}  (= {W} · {cols})"
+        return Step(forward, f"col2im({W}ᵀ · {s.dy})", params)
 
     # --------------------------------------------------------------- parameters
     def named_parameters(self) -> list[tuple[str, Parameter]]:

@@ -9,6 +9,7 @@ import numpy as np
 from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.init import check_initializer, weight_and_bias
+from chainrule.layers.notation import Step, Symbols
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, Shape
 
@@ -26,6 +27,9 @@ class Dense(Layer):
         - ``dL/db = Σ_n δ``
         - ``dL/dx = δ·Wᵀ``  (the error sent back to the previous layer)
     """
+
+    trace_letter = "z"
+    starts_level = True
 
     def __init__(
         self,
@@ -106,6 +110,15 @@ class Dense(Layer):
         W = self.W.data
         norms = xp.sqrt((W * W).sum(axis=0))  # (F, U) -> (U,)
         W *= xp.minimum(1, self.max_norm / xp.maximum(norms, 1e-12)).astype(W.dtype)
+
+    def describe(self, s: Symbols) -> Step:
+        W = s.param("W")
+        params = {"W": (W, f"{s.x}ᵀ · {s.dy}")}
+        forward = f"{s.y} = {s.x} · {W}"
+        if self.use_bias:
+            params["b"] = (s.param("b"), f"Σₙ {s.dy}")
+            forward += f" + {s.param('b')}"
+        return Step(forward, f"{s.dy} · {W}ᵀ", params)
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         params = [("W", self.W), ("b", self.b)]

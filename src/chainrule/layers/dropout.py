@@ -8,6 +8,7 @@ import numpy as np
 
 from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
+from chainrule.layers.notation import Step, Symbols
 from chainrule.types import Array, Backward, Shape
 
 
@@ -27,6 +28,8 @@ class Dropout(Layer):
     (or ``seed``), whose state is saved in checkpoints so a resumed run draws the
     same masks.
     """
+
+    trace_letter = "h"
 
     def __init__(self, rate: float, seed: int | None = None) -> None:
         super().__init__()
@@ -60,6 +63,14 @@ class Dropout(Layer):
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state
+
+    def describe(self, s: Symbols) -> Step:
+        keep = f"m / {1 - self.rate:g}"
+        return Step(
+            f"{s.y} = {s.x} ⊙ {keep}  (m: kept units, each with probability "
+            f"{1 - self.rate:g})",
+            f"{s.dy} ⊙ {keep}",
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {"rate": self.rate, "seed": self.seed}

@@ -10,11 +10,14 @@ from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.conv import check_image_shape
 from chainrule.layers.im2col import offset_views, output_size, windows
+from chainrule.layers.notation import Step, Symbols
 from chainrule.types import Array, Backward, Shape
 
 
 class _Pool2D(Layer):
     """Shared shape logic of the windowed pools (no padding, floor mode)."""
+
+    trace_letter = "p"
 
     def __init__(
         self,
@@ -120,6 +123,13 @@ class MaxPool2D(_Pool2D):
 
         return y, backward
 
+    def describe(self, s: Symbols) -> Step:
+        ph, pw = self.pool_size
+        return Step(
+            f"{s.y} = maxpool{ph}x{pw}({s.x})",
+            f"{s.dy} at each window's maximum, 0 elsewhere",
+        )
+
 
 class AvgPool2D(_Pool2D):
     """The mean of each ``ph × pw`` window, moved by ``stride`` (default: the
@@ -159,6 +169,13 @@ class AvgPool2D(_Pool2D):
 
         return y, backward
 
+    def describe(self, s: Symbols) -> Step:
+        ph, pw = self.pool_size
+        return Step(
+            f"{s.y} = avgpool{ph}x{pw}({s.x})",
+            f"{s.dy} / {ph * pw} spread over each window",
+        )
+
 
 class GlobalAvgPool2D(Layer):
     """The mean of each channel over the whole image.
@@ -167,6 +184,8 @@ class GlobalAvgPool2D(Layer):
 
     Backward: ``dx[n, c, h, w] = dy[n, c] / (H·W)``.
     """
+
+    trace_letter = "p"
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         c, _, _ = check_image_shape(self, input_shape)
@@ -184,6 +203,12 @@ class GlobalAvgPool2D(Layer):
             return backend.xp().broadcast_to(share[:, :, None, None], shape).copy()
 
         return y, backward
+
+    def describe(self, s: Symbols) -> Step:
+        return Step(
+            f"{s.y} = mean of {s.x} over each channel's H×W pixels",
+            f"{s.dy} / (H·W) at every pixel of its channel",
+        )
 
 
 __all__ = ["AvgPool2D", "GlobalAvgPool2D", "MaxPool2D"]

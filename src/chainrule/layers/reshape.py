@@ -8,6 +8,7 @@ from typing import Any
 
 from chainrule import validate
 from chainrule.layers.base import Layer, no_backward
+from chainrule.layers.notation import Step, Symbols
 from chainrule.types import Array, Backward, Shape
 
 
@@ -18,6 +19,8 @@ class Flatten(Layer):
 
     Backward: reshape ``dy`` back to the input's shape (a view, no copy).
     """
+
+    trace_letter = "f"
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (math.prod(input_shape),)
@@ -33,6 +36,9 @@ class Flatten(Layer):
 
         return y, backward
 
+    def describe(self, s: Symbols) -> Step:
+        return Step(f"{s.y} = flatten({s.x})", f"reshape({s.dy}) to the shape of {s.x}")
+
 
 class Reshape(Layer):
     """Give each sample a new shape with the same number of values.
@@ -45,6 +51,8 @@ class Reshape(Layer):
 
     Backward: reshape ``dy`` back to the input's shape.
     """
+
+    trace_letter = "r"
 
     def __init__(self, target_shape: tuple[int, ...] | list[int]) -> None:
         super().__init__()
@@ -93,6 +101,13 @@ class Reshape(Layer):
 
         return y, backward
 
+    def describe(self, s: Symbols) -> Step:
+        shape = ", ".join(map(str, self.output_shape or self.target_shape))
+        return Step(
+            f"{s.y} = reshape({s.x}) to (N, {shape})",
+            f"reshape({s.dy}) to the shape of {s.x}",
+        )
+
     def get_config(self) -> dict[str, Any]:
         return {"target_shape": list(self.target_shape)}
 
@@ -107,6 +122,8 @@ class Rescaling(Layer):
 
     Backward: ``dx = scale·dy``.
     """
+
+    trace_letter = "s"
 
     def __init__(self, scale: float, offset: float = 0.0) -> None:
         super().__init__()
@@ -125,6 +142,16 @@ class Rescaling(Layer):
             return dy * scale
 
         return y, backward
+
+    def describe(self, s: Symbols) -> Step:
+        inverse = 1 / self.scale if self.scale else 0.0
+        if self.scale and inverse == round(inverse):  # 1/255: "x / 255"
+            forward, backward = f"{s.x} / {inverse:g}", f"{s.dy} / {inverse:g}"
+        else:
+            forward, backward = f"{self.scale:g} · {s.x}", f"{self.scale:g} · {s.dy}"
+        if self.offset:
+            forward += f" + {self.offset:g}"
+        return Step(f"{s.y} = {forward}", backward)
 
     def get_config(self) -> dict[str, Any]:
         return {"scale": self.scale, "offset": self.offset}

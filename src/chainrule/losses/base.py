@@ -55,6 +55,20 @@ class Loss:
         """Map raw model outputs to predictions (identity by default)."""
         return logits
 
+    def describe(self, z: str, a: str) -> tuple[list[str], str]:
+        """The loss in the backprop trace's notation, for logits named ``z``.
+
+        Returns the forward equations (the output activation ``a`` if the loss
+        applies one, then ``C = ...``) and the right-hand side of ``dC/dz``.
+        """
+        name = type(self).__name__
+        return [f"C = {name}({z}, y)"], f"{name} gradient at {z}"
+
+    def _over(self) -> str:
+        """The reduction as text: ``" / N"``, ``" / (N·K)"`` (``K`` outputs a
+        sample) or nothing."""
+        return {"sum": "", "batchmean": " / N"}.get(self.reduction, " / (N·K)")
+
     def _denominator(self, shape: tuple[int, ...]) -> int:
         if self.reduction == "sum":
             return 1

@@ -39,6 +39,13 @@ class BinaryCrossEntropy(Loss):
             grad /= denom
         return float(per_element.sum()) / denom, grad
 
+    def describe(self, z: str, a: str) -> tuple[list[str], str]:
+        over = self._over()
+        return [
+            f"{a} = σ({z})",
+            f"C = −Σ [y log {a} + (1 − y) log(1 − {a})]{over}",
+        ], f"({a} − y){over}"
+
     def _targets(self, shape: tuple[int, ...], dtype: Any, y: Array) -> Array:
         if tuple(y.shape) == shape:
             return float_targets("BinaryCrossEntropy", y, dtype, low=0.0, high=1.0)

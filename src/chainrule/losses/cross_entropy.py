@@ -73,6 +73,19 @@ class CrossEntropy(Loss):
             grad /= denom
         return total / denom, grad
 
+    def describe(self, z: str, a: str) -> tuple[list[str], str]:
+        over = "" if self.reduction == "sum" else " / N"
+        target = "y"
+        if self.label_smoothing:  # the smoothed targets replace y
+            target = "y′"
+        lines = [f"{a} = softmax({z})", f"C = −Σ {target} log {a}{over}"]
+        if self.label_smoothing:
+            lines.append(
+                f"y′ = {1 - self.label_smoothing:g}·y + {self.label_smoothing:g}/K"
+                "  (K classes)"
+            )
+        return lines, f"({a} − {target}){over}"
+
     def get_config(self) -> dict[str, Any]:
         return {"reduction": self.reduction, "label_smoothing": self.label_smoothing}
 

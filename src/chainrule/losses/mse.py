@@ -28,6 +28,10 @@ class MSE(Loss):
         diff *= 2.0 / denom
         return value, diff
 
+    def describe(self, z: str, a: str) -> tuple[list[str], str]:
+        over = self._over()
+        return [f"C = Σ ({z} − y)²{over}"], f"2({z} − y){over}"
+
     def check_targets(self, y: Array, output_shape: tuple[int, ...]) -> None:
         if tuple(y.shape[1:]) != tuple(output_shape):
             raise ValueError(
