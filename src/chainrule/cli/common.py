@@ -55,6 +55,38 @@ def check_output_path(path: str) -> str:
     return path
 
 
+def prepare_plots_dir(path: str) -> Path:
+    """Fail before any work if plots cannot be drawn or written into ``path``.
+
+    Imports :mod:`chainrule.plots` only now, so the command line runs without
+    matplotlib unless ``--plots`` is given; creates the directory.
+    """
+    from chainrule.plots import require_matplotlib
+
+    require_matplotlib()
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"--plots {path} is a file; give a directory")
+    target.mkdir(parents=True, exist_ok=True)
+    if not os.access(target, os.W_OK):
+        raise ValueError(f"--plots {path}: directory is not writable")
+    return target
+
+
+def add_plots(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--plots",
+        metavar="DIR",
+        help=f"write {what} as PNG images into DIR (created if missing; needs "
+        "matplotlib: pip install 'chainrule[plot]'); see docs/plots.md",
+    )
+
+
+def print_plots(directory: Path, paths: list[Path]) -> None:
+    names = ", ".join(p.name for p in paths)
+    print(f"wrote {len(paths)} plots to {directory}: {names}")
+
+
 def add_preset(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument(
         "--preset",
@@ -78,8 +110,12 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 __all__ = [
     "add_data_dir",
+    "add_plots",
     "add_preset",
+    "check_output_path",
     "non_negative_int",
     "positive_float",
     "positive_int",
+    "prepare_plots_dir",
+    "print_plots",
 ]

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from chainrule.cli.common import add_data_dir, positive_int
+from chainrule.cli.common import (
+    add_data_dir,
+    add_plots,
+    positive_int,
+    prepare_plots_dir,
+    print_plots,
+)
+from chainrule.cli.train import HEALTH_SAMPLES
 from chainrule.data import load_mnist
+from chainrule.diagnostics import check_health
 from chainrule.io import load_model, read_header
 from chainrule.metrics import confusion_matrix, per_class_accuracy, predicted_classes
+from chainrule.model import Sequential
 
 
 def add_parser(sub: Any) -> None:
@@ -23,6 +33,17 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("model", metavar="FILE", help="a model file saved by chainrule")
     add_data_dir(parser)
     parser.add_argument("--batch-size", type=positive_int, default=1000)
+    add_plots(
+        parser,
+        "the confusion matrix, misclassified images, first-layer weights, "
+        "per-layer histograms and, for a checkpoint, its training curves",
+    )
+    parser.add_argument(
+        "--health",
+        action="store_true",
+        help=f"also print the training-health table on {HEALTH_SAMPLES} test images "
+        "(weight and gradient norms, dead ReLUs, saturated units, NaN/Inf)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -34,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model} has no loss recorded, so it cannot be evaluated"
         )
     names = header.get("metadata", {}).get("class_names") or [str(i) for i in range(10)]
+    plots_dir = prepare_plots_dir(args.plots) if args.plots else None
     _, (x_test, y_test) = load_mnist(args.data_dir)
     scores = model.evaluate(x_test, y_test, batch_size=args.batch_size)
     logits = model.predict_logits(x_test, batch_size=args.batch_size)
@@ -52,4 +74,25 @@ def run(args: argparse.Namespace) -> int:
     print(" " * 7 + "".join(f"{n:>{width}}" for n in names))
     for name, row in zip(names, matrix, strict=True):
         print(f"  {name:>5}" + "".join(f"{int(v):>{width}}" for v in np.asarray(row)))
+    if args.health:
+        print(f"training health on the first {HEALTH_SAMPLES} test images:")
+        report = check_health(model, x_test[:HEALTH_SAMPLES], y_test[:HEALTH_SAMPLES])
+        print(report.format())
+    if plots_dir is not None:
+        _write_plots(model, x_test, y_test, plots_dir, names)
     return 0
+
+
+def _write_plots(
+    model: Sequential, x: Any, y: Any, directory: Path, names: list[str]
+) -> None:
+    """The evaluation plots, and the training curves if the file is a checkpoint."""
+    from chainrule.plots import write_evaluation_plots, write_training_plots
+
+    # only checkpoints keep the history (model files from train do not)
+    state = model.training_state
+    if state is not None and state.history.get("loss"):
+        paths = write_training_plots(model, state.history, x, y, directory, names)
+    else:
+        paths = write_evaluation_plots(model, x, y, directory, names)
+    print_plots(directory, paths)

@@ -11,14 +11,18 @@ from typing import Any
 from chainrule.callbacks import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 from chainrule.cli.common import (
     add_data_dir,
+    add_plots,
     add_preset,
     check_output_path,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
+    prepare_plots_dir,
+    print_plots,
 )
 from chainrule.data import load_mnist
+from chainrule.diagnostics import HealthMonitor, check_health
 from chainrule.io import load_model, read_header, save_model
 from chainrule.model import Callback, Sequential
 from chainrule.optim.schedules import SCHEDULES
@@ -33,6 +37,8 @@ from chainrule.presets import (
 
 #: images held out of the 60,000 training images to choose hyperparameters on
 VALIDATION_SIZE = 5000
+#: training images the health checks probe, before training and after each epoch
+HEALTH_SAMPLES = 256
 #: recipe fields the command line can set, with their flags
 RECIPE_FLAGS = (
     "epochs",
@@ -106,6 +112,25 @@ def add_parser(sub: Any) -> None:
     add_data_dir(parser)
     parser.add_argument(
         "--out", metavar="FILE", help="model file (default: PRESET.npz)"
+    )
+    add_plots(
+        parser,
+        "training curves and, on the test set, the confusion matrix, misclassified "
+        "images, first-layer weights and per-layer histograms",
+    )
+    health = parser.add_mutually_exclusive_group()
+    health.add_argument(
+        "--health",
+        action="store_true",
+        help="print the full training-health table (weight and gradient norms, "
+        "dead ReLUs, saturated units) before and after training",
+    )
+    health.add_argument(
+        "--no-health",
+        action="store_true",
+        help=f"skip the health checks (by default {HEALTH_SAMPLES} training images "
+        "are checked before training and after every epoch, and each problem "
+        "found is printed once with a fix)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-epoch output")
     parser.set_defaults(run=run)
@@ -182,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             "--patience watches the validation loss: it needs --validation-size > 0"
         )
+    # before training: a missing matplotlib must not cost a training run
+    plots_dir = prepare_plots_dir(args.plots) if args.plots else None
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data_dir)
     if validation_size >= len(x_train):
@@ -228,6 +255,15 @@ def run(args: argparse.Namespace) -> int:
         ]
     if args.stop_after:
         callbacks.append(StopAfter(args.stop_after))
+    monitor = None
+    if not args.no_health:
+        x_probe, y_probe = x_train[:HEALTH_SAMPLES], y_train[:HEALTH_SAMPLES]
+        monitor = HealthMonitor(x_probe, y_probe)
+        callbacks.append(monitor)
+        if args.health and not args.resume:
+            print("training health before training:")
+            # the monitor prints the warnings, once
+            print(check_health(model, x_probe, y_probe).format(warnings=False))
 
     start = time.perf_counter()
     history = model.fit(
@@ -242,6 +278,9 @@ def run(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
     )
     seconds = time.perf_counter() - start
+    if args.health and monitor is not None and monitor.report is not None:
+        print(f"training health after epoch {len(history.epoch)}:")
+        print(monitor.report.format(warnings=False))
     if nan_guard.message:
         last_good = Path(args.checkpoint or ".") / "last.npz"
         kept = (
@@ -259,10 +298,11 @@ def run(args: argparse.Namespace) -> int:
         f"test accuracy: {100 * test['accuracy']:.2f}%  (loss {test['loss']:.4f}; "
         f"{done} epochs, this run {seconds:.1f} s)"
     )
+    class_names = [str(i) for i in range(10)]
     metadata = {
         "preset": preset_name,
         "dataset": "mnist",
-        "class_names": [str(i) for i in range(10)],
+        "class_names": class_names,
         "run": run_info,
         "training": {"epochs": done, "seed": seed, "seconds": round(seconds, 2)},
         "metrics": {
@@ -275,4 +315,11 @@ def run(args: argparse.Namespace) -> int:
     }
     save_model(model, out, metadata=metadata)
     print(f"saved model to {out}")
+    if plots_dir is not None:
+        from chainrule.plots import write_training_plots
+
+        paths = write_training_plots(
+            model, history, x_test, y_test, plots_dir, class_names
+        )
+        print_plots(plots_dir, paths)
     return 0
