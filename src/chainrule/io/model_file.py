@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,8 @@ FORMAT = "chainrule-model"
 #: 1.1 added buffers (batch-norm running statistics); 1.0 files read unchanged
 FORMAT_VERSION = (1, 1)
 HEADER = "__chainrule__"
+#: ``major.minor``, both decimal
+VERSION_PATTERN = re.compile(r"[0-9]+\.[0-9]+")
 #: the JSON description of even a large model is a few kB
 MAX_HEADER_BYTES = 16 << 20
 
@@ -278,13 +281,16 @@ def _header(archive: Any, path: object) -> dict[str, Any]:
         header = json.loads(str(raw))
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{path}: {HEADER} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # "[[[[…" nested deeper than the parser goes
+        raise ModelFileError(f"{path}: {HEADER} is nested too deeply") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a {FORMAT} file")
-    version = str(header.get("format_version", ""))
-    try:
-        major = int(version.split(".")[0])
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: bad format_version {version!r}") from exc
+    version = header.get("format_version")
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise ModelFileError(
+            f"{path}: bad format_version {version!r} (expected a string like '1.1')"
+        )
+    major = int(version.split(".")[0])
     if major > FORMAT_VERSION[0]:
         raise ModelFileError(
             f"{path}: format version {version} is newer than this chainrule "
@@ -293,6 +299,8 @@ def _header(archive: Any, path: object) -> dict[str, Any]:
     for key, kind in (("layers", list), ("input_shape", list), ("dtype", str)):
         if not isinstance(header.get(key), kind):
             raise ModelFileError(f"{path}: {key} must be a {kind.__name__}")
+    if not isinstance(header.get("library_version", ""), str):
+        raise ModelFileError(f"{path}: library_version must be a str")
     if not isinstance(header.get("metadata", {}), dict):
         raise ModelFileError(f"{path}: metadata must be an object")
     return header

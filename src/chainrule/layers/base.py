@@ -44,7 +44,9 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Layer.registry[cls.__name__] = cls
+        # a private helper base (``_Pool2D``) is not a layer a file may name
+        if not cls.__name__.startswith("_"):
+            Layer.registry[cls.__name__] = cls
 
     def __init__(self) -> None:
         self.input_shape: Shape | None = None
