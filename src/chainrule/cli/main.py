@@ -7,7 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from chainrule._version import __version__
-from chainrule.cli import evaluate, gradcheck, trace, train
+from chainrule.cli import (
+    evaluate,
+    export,
+    gradcheck,
+    import_,
+    predict,
+    serve,
+    trace,
+    train,
+)
 from chainrule.errors import ChainruleError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -16,14 +25,15 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chainrule",
-        description="Neural networks from scratch in NumPy: train, evaluate and "
-        "gradient-check models on MNIST.",
+        description="Neural networks from scratch in NumPy: train, evaluate, "
+        "gradient-check and trace models on MNIST; predict your own images, serve "
+        "a draw-a-digit page, export and import ONNX.",
     )
     parser.add_argument(
         "--version", action="version", version=f"chainrule {__version__}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (train, evaluate, gradcheck, trace):
+    for module in (train, evaluate, gradcheck, trace, predict, serve, export, import_):
         module.add_parser(sub)
     return parser
 

@@ -1,0 +1,172 @@
+"""``chainrule predict``: classify pictures of handwritten digits with a saved model.
+
+Each image is prepared as MNIST's digits were (``chainrule.imaging``), the model
+runs once over all of them, and each file gets its top classes with their
+probabilities. A file that cannot be used (unreadable, not an image, blank) gets
+one line saying why, and the others are still predicted; the exit status is 1
+if any file failed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.cli.common import positive_int
+from chainrule.imaging import ImageError, preprocess, require_pillow, save_png
+from chainrule.io import load_model, read_header
+from chainrule.model import Sequential
+from chainrule.ops import softmax
+
+DIGIT_PIXELS = 28 * 28
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "predict",
+        help="classify images of handwritten digits with a saved model",
+        description="Prepare each image the way MNIST's digits were prepared "
+        "(grey, ink bright on black, cropped, 20 pixels in its longer side, "
+        "centred by mass in 28x28; see docs/images.md) and print the model's "
+        "top classes with their probabilities. Reads PNG, JPEG, BMP and GIF "
+        "(needs Pillow: pip install 'chainrule[image]'). A file that cannot be "
+        "read, is not an image or holds no ink gets one error line and the "
+        "others are still predicted. Exit status: 0 if every file was "
+        "predicted, 1 if any failed (or the model cannot be loaded).",
+    )
+    parser.add_argument(
+        "model", metavar="MODEL", help="a model file saved by chainrule"
+    )
+    parser.add_argument(
+        "images", metavar="IMAGE", nargs="+", help="PNG, JPEG, BMP or GIF files"
+    )
+    parser.add_argument(
+        "--top",
+        type=positive_int,
+        default=3,
+        metavar="K",
+        help="how many classes to print per image (default 3)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON list: {file, top: [{class, probability}], error} "
+        "per image",
+    )
+    parser.add_argument(
+        "--save-preprocessed",
+        metavar="DIR",
+        help="write the 28x28 image the network saw as DIR/<name>_mnist.png",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_pillow()  # one error for a missing Pillow, not one per file
+    model = load_model(args.model)
+    names = class_names(model, read_header(args.model))
+    save_dir = _prepare_dir(args.save_preprocessed)
+    digits: dict[int, np.ndarray] = {}
+    errors: dict[int, str] = {}
+    for i, path in enumerate(args.images):
+        try:
+            digits[i] = preprocess(path)
+        except ImageError as exc:
+            errors[i] = str(exc)
+    scores = probabilities(model, list(digits.values()))
+    rows = dict(zip(digits, scores, strict=True))
+    results = []
+    for i, path in enumerate(args.images):
+        top = top_classes(rows[i], names, args.top) if i in rows else []
+        results.append({"file": path, "top": top, "error": errors.get(i)})
+    if save_dir is not None:
+        _save(digits, args.images, save_dir)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            _print(result)
+    return 1 if errors else 0
+
+
+def class_names(model: Sequential, header: dict[str, Any]) -> list[str]:
+    """The model file's ``class_names`` if they fit its outputs, else "0", "1", …"""
+    outputs = int(np.prod(model.output_shape or (0,)))
+    names = (header.get("metadata") or {}).get("class_names")
+    if isinstance(names, list) and len(names) == outputs:
+        return [str(n) for n in names]
+    return [str(i) for i in range(outputs)]
+
+
+def probabilities(model: Sequential, digits: list[np.ndarray]) -> np.ndarray:
+    """Class probabilities ``(N, classes)`` for uint8 ``(28, 28)`` digits.
+
+    ``model.predict`` applies the loss's activation (softmax for cross-entropy,
+    each class's sigmoid for binary cross-entropy); a model saved without a loss
+    gets a softmax of its outputs.
+    """
+    shape = model.input_shape or ()
+    if int(np.prod(shape)) != DIGIT_PIXELS:
+        raise ValueError(
+            f"the model takes inputs of shape {shape}; predict gives it 28x28 "
+            "digits (784 pixels)"
+        )
+    if not digits:
+        return np.zeros((0, int(np.prod(model.output_shape or (0,)))))
+    x = np.stack(digits).reshape(len(digits), *shape)  # (N, 28, 28) -> (N, *shape)
+    if model.loss is None:
+        return np.asarray(softmax(model.predict_logits(x)))
+    return model.predict(x).reshape(len(digits), -1)
+
+
+def top_classes(scores: np.ndarray, names: list[str], k: int) -> list[dict[str, Any]]:
+    """The ``k`` most probable classes, most probable first (ties: lower index)."""
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [{"class": names[i], "probability": float(scores[i])} for i in order]
+
+
+def _print(result: dict[str, Any]) -> None:
+    if result["error"] is not None:
+        print(f"chainrule predict: error: {result['error']}", file=sys.stderr)
+        return
+    guesses = ", ".join(
+        f"{t['class']} ({percent(t['probability'])})" for t in result["top"]
+    )
+    print(f"{result['file']}: {guesses}")
+
+
+def percent(p: float) -> str:
+    """``p`` as a percentage to 0.1, never rounded to a certain 0% or 100%."""
+    if p < 0.0005:
+        return "<0.1%"
+    if p > 0.9995:
+        return ">99.9%"
+    return f"{100 * p:.1f}%"
+
+
+def _prepare_dir(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"--save-preprocessed {path} is a file; give a directory")
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _save(digits: dict[int, np.ndarray], paths: list[str], directory: Path) -> None:
+    """Write each 28×28 digit as ``<name>_mnist.png``; repeated names get ``-2``, …"""
+    used: set[str] = set()
+    for i, digit in digits.items():
+        stem = Path(paths[i]).stem
+        name, n = f"{stem}_mnist.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}_mnist-{n}.png"
+        used.add(name)
+        save_png(digit, directory / name)
