@@ -12,8 +12,10 @@ import numpy.typing as npt
 Array = npt.NDArray[Any]
 #: A shape without the batch axis, e.g. ``(784,)`` or ``(1, 28, 28)``.
 Shape = tuple[int, ...]
-#: ``dx = backward(dy)``: the closure a layer's forward pass returns.
-Backward = Callable[[Array], Array]
+#: ``dx = backward(dy)``: the closure a layer's forward pass returns. It returns
+#: ``None`` only when its forward ran with ``Layer.input_grad`` off (nothing
+#: needed ``dx``: the layer's input is the data).
+Backward = Callable[[Array], "Array | None"]
 #: Anything NumPy accepts as a dtype.
 DTypeLike = npt.DTypeLike
 

@@ -125,7 +125,9 @@ def probe(
             reversed(records), reversed(backwards), strict=True
         ):
             record.grad_output = backend.to_numpy(dy).copy()
-            dy = backward(dy)
+            dx = backward(dy)
+            assert dx is not None  # layers called directly keep input_grad on
+            dy = dx
             record.grad_input = backend.to_numpy(dy).copy()
             record.grads = {
                 n: backend.to_numpy(p.grad).copy()

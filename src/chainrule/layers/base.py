@@ -41,6 +41,12 @@ class Layer:
     #: ``a1 = σ(z1)``); layers that open a new level (Dense, Conv2D) say so
     trace_letter: ClassVar[str] = "h"
     starts_level: ClassVar[bool] = False
+    #: whether the backward of the next forward pass must return ``dL/dx``.
+    #: ``Sequential`` turns it off, for one forward call, on the first layer with
+    #: parameters in a training step: its input is the data, whose gradient
+    #: nobody needs, so ``Dense`` and ``Conv2D`` skip that matrix product and
+    #: their backward returns ``None``. Every other call computes ``dx``.
+    input_grad: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -195,17 +195,20 @@ class Conv2D(Layer):
             return y, no_backward
         top, _, left, _ = self.pads
         h, w = x.shape[2], x.shape[3]
+        need_dx = self.input_grad
 
-        def backward(dy: Array) -> Array:
+        def backward(dy: Array) -> Array | None:
             if b is not None:
                 b.grad += dy.sum(axis=(0, 2, 3))
             W2 = W.data.reshape(f, -1)  # (F, C·kh·kw)
-            dpadded = backend.xp().empty(padded.shape, dtype=dy.dtype)
+            dpadded = backend.xp().empty(padded.shape if need_dx else 0, dy.dtype)
             for start in range(0, n, chunk):
                 part = padded[start : start + chunk]
                 cols = kept if kept is not None else im2col(part, kernel, stride)
                 delta = dy[start : start + chunk].transpose(1, 0, 2, 3).reshape(f, -1)
                 W.grad += (delta @ cols.T).reshape(W.grad.shape)  # δ·colsᵀ
+                if not need_dx:  # the input is the data: no one needs dL/dx
+                    continue
                 dcols = W2.T @ delta  # (C·kh·kw, nb·Ho·Wo)
                 col2im(
                     dcols,
@@ -214,6 +217,8 @@ class Conv2D(Layer):
                     stride,
                     out=dpadded[start : start + chunk],
                 )
+            if not need_dx:
+                return None
             return dpadded[:, :, top : top + h, left : left + w]
 
         return y, backward

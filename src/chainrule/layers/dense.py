@@ -88,11 +88,14 @@ class Dense(Layer):
             y += b.data
         if not training:
             return y, no_backward
+        need_dx = self.input_grad
 
-        def backward(dy: Array) -> Array:
+        def backward(dy: Array) -> Array | None:
             W.grad += x.T @ dy  # (F, N) @ (N, U) -> (F, U)
             if b is not None:
                 b.grad += dy.sum(axis=0)
+            if not need_dx:  # the input is the data: no one needs dL/dx
+                return None
             return dy @ W.data.T  # (N, U) @ (U, F) -> (N, F)
 
         return y, backward

@@ -86,7 +86,8 @@ class MaxPool2D(_Pool2D):
 
     Forward: a running ``maximum`` over the ``ph·pw`` strided views
     ``x[:, :, i::sh, j::sw]`` (one per offset in the window), which is also
-    what records the winner of each window.
+    what records the winner of each window: one boolean mask per offset
+    (windows that tile the image) or the winner's offset (overlapping windows).
 
     Backward (argmax routing): ``y = max_k x_k`` has ``∂y/∂x_k = 1`` for the one
     input that won and ``0`` for the others, so each ``dy`` goes to the position
@@ -103,6 +104,8 @@ class MaxPool2D(_Pool2D):
             xp.maximum(y, view, out=y)
         if not training:
             return y, no_backward
+        if self.tiles:
+            return y, self._tiled_backward(views, y, x.shape)
         # the winner's offset; scanning backwards leaves the first maximum
         last = len(views) - 1
         index = np.min_scalar_type(last)  # uint8 for windows up to 16x16
@@ -115,13 +118,40 @@ class MaxPool2D(_Pool2D):
             zero = dy.dtype.type(0)
             dx = xp.zeros(shape, dtype=dy.dtype)
             for k, part in enumerate(self._offset_views(dx)):
-                if self.tiles:  # each pixel is in one window: assign
-                    part[...] = xp.where(winner == k, dy, zero)
-                else:  # overlapping windows add up
-                    part += xp.where(winner == k, dy, zero)
+                part += xp.where(winner == k, dy, zero)  # overlapping windows add
             return dx
 
         return y, backward
+
+    def _tiled_backward(self, views: list[Array], y: Array, shape: Shape) -> Backward:
+        """Backward for windows that tile the image, from one mask per offset.
+
+        ``won[k]`` is true where the pixel at offset ``k`` of a window is that
+        window's first maximum (row-major, as in PyTorch); backward writes
+        ``won[k] ⊙ dy`` into offset ``k`` of every window. Each window's pixels
+        are written exactly once, so nothing is zeroed or added.
+        """
+        xp = backend.xp()
+        won, taken = [], None
+        for view in views:
+            mask = view == y
+            if taken is None:
+                taken = mask.copy()
+            else:  # a later maximum of the same window does not win
+                mask &= ~taken
+                taken |= mask
+            won.append(mask)
+        n, c, ho, wo = y.shape
+        ph, pw = self.pool_size
+
+        def backward(dy: Array) -> Array:
+            tiled = xp.empty((n, c, ho * ph, wo * pw), dtype=dy.dtype)
+            parts = offset_views(tiled, self.pool_size, self.stride, (ho, wo))
+            for mask, part in zip(won, parts, strict=True):
+                xp.multiply(mask, dy, out=part)
+            return self._spread(tiled.reshape(n, c, ho, ph, wo, pw), shape)
+
+        return backward
 
     def describe(self, s: Symbols) -> Step:
         ph, pw = self.pool_size

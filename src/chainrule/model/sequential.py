@@ -159,21 +159,38 @@ class Sequential:
         return self
 
     # ------------------------------------------------------------------ running
-    def forward(self, x: Array, training: bool = True) -> tuple[Array, Backward]:
+    def forward(
+        self, x: Array, training: bool = True, input_grad: bool = True
+    ) -> tuple[Array, Backward]:
         """Run every layer on a float batch; return logits and the model's backward.
 
         ``x`` must already have the model's dtype and input shape (use
-        :meth:`__call__` for checked input).
+        :meth:`__call__` for checked input). The backward returns ``dL/dx``;
+        with ``input_grad=False`` (a training step) it stops at the first layer
+        with parameters, which skips its own ``dL/dx`` too, and returns ``None``.
         """
+        # the first layer with parameters: below it the gradient reaches nothing
+        stop = 0
+        if not input_grad:
+            stop = next(
+                (i for i, layer in enumerate(self.layers) if layer.named_parameters()),
+                len(self.layers),
+            )
         steps: list[Backward] = []
-        for layer in self.layers:
-            x, layer_backward = layer.forward(x, training)
+        for i, layer in enumerate(self.layers):
+            layer.input_grad = i != stop or input_grad
+            try:
+                x, layer_backward = layer.forward(x, training)
+            finally:
+                layer.input_grad = True
             steps.append(layer_backward)
 
-        def backward(dy: Array) -> Array:
-            for layer_backward in reversed(steps):
-                dy = layer_backward(dy)
-            return dy
+        def backward(dy: Array) -> Array | None:
+            grad: Array | None = dy
+            for layer_backward in reversed(steps[stop:]):
+                assert grad is not None  # only the last one called may skip dx
+                grad = layer_backward(grad)
+            return grad
 
         return x, backward
 
@@ -260,7 +277,7 @@ class Sequential:
         params = self.parameters()
         for p in params:
             p.zero_grad()
-        logits, backward = self.forward(x, training=True)
+        logits, backward = self.forward(x, training=True, input_grad=False)
         value, dlogits = loss(logits, y)
         backward(dlogits)
         self.optimizer.step(params)
