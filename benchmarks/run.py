@@ -236,6 +236,7 @@ def main() -> None:
                 warmup=1 if args.quick else 3,
                 seed=args.seed,
                 inference=bench.arch not in timed_archs,
+                pause=0.0 if args.quick else throughput.PAUSE,  # quick: no timings
             )
         )
         timed_archs.add(bench.arch)

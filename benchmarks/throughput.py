@@ -102,16 +102,17 @@ def torch_infer(net: Any) -> Callable[[np.ndarray], Any]:
 
 
 def _interleaved(
-    run: Callable[[str, int], Any], repeats: int
+    run: Callable[[str, int], Any], repeats: int, pause: float
 ) -> dict[str, list[float]]:
     """Seconds of ``run(name, r)`` for each framework and repeat ``r``.
 
-    The order alternates between repeats; each timing follows a short pause.
+    The order alternates between repeats; each timing follows ``pause`` seconds
+    of idle.
     """
     seconds: dict[str, list[float]] = {name: [] for name in FRAMEWORKS}
     for r in range(repeats):
         for name in FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]:
-            time.sleep(PAUSE)
+            time.sleep(pause)
             start = time.perf_counter()
             run(name, r)
             seconds[name].append(time.perf_counter() - start)
@@ -143,6 +144,7 @@ def measure(
     warmup: int = 3,
     seed: int = 0,
     inference: bool = True,
+    pause: float = PAUSE,
 ) -> dict[str, Any]:
     """Training (and inference) samples/s of ``bench`` in both frameworks.
 
@@ -163,7 +165,9 @@ def measure(
             steps_of[name](idx)
     if steps is None:
         probe = [next(stream) for _ in range(10)]
-        per_step = _interleaved(lambda name, r: [steps_of[name](i) for i in probe], 2)
+        per_step = _interleaved(
+            lambda name, r: [steps_of[name](i) for i in probe], 2, pause
+        )
         slowest = max(min(t) for t in per_step.values()) / len(probe)
         steps = min(max(math.ceil(seconds / slowest), 5), 20000)
     schedule = [[next(stream) for _ in range(steps)] for _ in range(repeats)]
@@ -173,7 +177,7 @@ def measure(
         for idx in schedule[r]:
             step(idx)
 
-    per_repeat = _interleaved(train, repeats)
+    per_repeat = _interleaved(train, repeats, pause)
     flops = forward_flops(model)
     result: dict[str, Any] = {
         "bench": bench.name,
@@ -187,7 +191,7 @@ def measure(
     }
     if inference:
         result["infer"] = measure_inference(
-            model, net, x_infer, repeats=repeats, seconds=seconds
+            model, net, x_infer, repeats=repeats, seconds=seconds, pause=pause
         )
     return result
 
@@ -199,6 +203,7 @@ def measure_inference(
     *,
     repeats: int,
     seconds: float,
+    pause: float = PAUSE,
 ) -> dict[str, Any]:
     """Samples/s of ``predict_logits`` and its torch twin over ``x``."""
     net.eval()
@@ -206,7 +211,7 @@ def measure_inference(
     for name in FRAMEWORKS:
         infer[name](x)
     slowest = max(
-        min(t) for t in _interleaved(lambda name, r: infer[name](x), 2).values()
+        min(t) for t in _interleaved(lambda name, r: infer[name](x), 2, pause).values()
     )
     passes = min(max(math.ceil(seconds / slowest), 1), 1000)
 
@@ -214,7 +219,7 @@ def measure_inference(
         for _ in range(passes):
             infer[name](x)
 
-    timings = _interleaved(run, repeats)
+    timings = _interleaved(run, repeats, pause)
     net.train()
     result = _rates(timings, passes * len(x), forward_flops(model))
     result["passes"] = passes
