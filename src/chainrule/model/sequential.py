@@ -298,6 +298,7 @@ class Sequential:
         verbose: int | str = "auto",
         callbacks: Sequence[Callback] | None = None,
         resume: bool = False,
+        augment: Callable[[Any, np.random.Generator], Any] | None = None,
     ) -> History:
         """Train until epoch ``epochs`` in mini-batches of ``(x, y)``.
 
@@ -314,6 +315,12 @@ class Sequential:
         shuffling and dropout streams, so training 4 epochs and training 2,
         saving, loading and resuming to 4 give bit-identical weights. Pass the
         same data and ``epochs`` as the total.
+
+        ``augment`` (a :class:`chainrule.augment.Augment`, or any
+        ``f(x_batch, rng) -> x_batch`` keeping the shape) changes every training
+        batch before the step; validation data is never augmented. Its
+        generator is drawn from the shuffling one each epoch, so a seed
+        reproduces the run and a resumed run continues it.
         """
         loss = self._require_loss("fit")
         if self.optimizer is None:
@@ -323,6 +330,11 @@ class Sequential:
         batch_size = validate.integer("fit", "batch_size", batch_size)
         validate.boolean("fit", "shuffle", shuffle)
         validate.boolean("fit", "resume", resume)
+        if augment is not None and not callable(augment):
+            raise TypeError(
+                "fit: augment must be an Augment or a function (x_batch, rng) -> "
+                f"x_batch, got {augment!r}"
+            )
         seed = validate.seed("fit", seed)
         callbacks = list(callbacks or [])
         for i, callback in enumerate(callbacks):
@@ -359,6 +371,7 @@ class Sequential:
             verbose=verbose,
             callbacks=callbacks,
             resume=state,
+            augment=augment,
         )
 
     def _resume_state(self, seed: int | None, epochs: int) -> TrainingState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +34,7 @@ def run_epochs(
     verbose: int | str,
     callbacks: Sequence[Callback],
     resume: TrainingState | None,
+    augment: Callable[[Any, np.random.Generator], Any] | None = None,
 ) -> History:
     """Train ``model`` up to epoch ``epochs`` (counting those already done)."""
     loss, optimizer = model.loss, model.optimizer
@@ -70,14 +71,22 @@ def run_epochs(
             for callback in callbacks:
                 callback.on_epoch_begin(epoch, {})
             order = rng.permutation(n) if shuffle else None
+            # drawn from the shuffling generator, whose state a checkpoint keeps
+            aug_rng = (
+                np.random.default_rng(rng.integers(2**63))
+                if augment is not None
+                else None
+            )
             totals = Totals(loss.reduction, output_shape)
             for step, idx in enumerate(batches(n, batch_size, order), 1):
                 for callback in callbacks:
                     callback.on_batch_begin(step, {})
                 yb = xp.asarray(y[idx])
-                value, logits = model.train_step(
-                    backend.asarray(x[idx], model.dtype), yb
-                )
+                xb = x[idx]
+                if augment is not None:
+                    assert aug_rng is not None
+                    xb = _augmented(augment, xb, aug_rng)
+                value, logits = model.train_step(backend.asarray(xb, model.dtype), yb)
                 for callback in callbacks:
                     callback.on_batch_end(step, {"loss": value, "epoch": epoch})
                 if not math.isfinite(value):
@@ -117,6 +126,20 @@ def run_epochs(
         for callback in callbacks:
             callback.on_train_end({})
     return history
+
+
+def _augmented(
+    augment: Callable[[Any, np.random.Generator], Any],
+    xb: np.ndarray[Any, Any],
+    rng: np.random.Generator,
+) -> np.ndarray[Any, Any]:
+    out = np.asarray(augment(xb, rng))
+    if out.shape != xb.shape:
+        raise ValueError(
+            f"fit: augment changed the batch's shape from {xb.shape} to {out.shape}; "
+            "it must return images of the shape it was given"
+        )
+    return out
 
 
 def _state(
