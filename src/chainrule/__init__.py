@@ -1,10 +1,12 @@
 """chainrule: neural networks from scratch in NumPy, every gradient by hand.
 
 The public API, re-exported here: layers, losses, optimizers, ``Sequential``,
-``gradcheck``, presets, MNIST loading and model files.
+``gradcheck``, presets, MNIST and Fashion-MNIST loading, augmentation and model
+files.
 """
 
 from chainrule._version import __version__
+from chainrule.augment import Augment
 from chainrule.backend import precision, set_backend, set_default_dtype
 from chainrule.callbacks import (
     CSVLogger,
@@ -15,7 +17,7 @@ from chainrule.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
-from chainrule.data import load_mnist
+from chainrule.data import load_fashion_mnist, load_mnist
 from chainrule.errors import ChainruleError, DataError, ModelFileError
 from chainrule.gradcheck import GradCheckReport, gradcheck
 from chainrule.io import load_model, save_checkpoint, save_model
@@ -58,6 +60,7 @@ __all__ = [
     "SGD",
     "Adam",
     "AdamW",
+    "Augment",
     "AvgPool2D",
     "BatchNorm",
     "BinaryCrossEntropy",
@@ -99,6 +102,7 @@ __all__ = [
     "TerminateOnNaN",
     "__version__",
     "gradcheck",
+    "load_fashion_mnist",
     "load_mnist",
     "load_model",
     "make_model",

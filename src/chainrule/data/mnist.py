@@ -2,11 +2,13 @@
 
 Where the files are looked for, in order:
 
-1. ``data_dir``, if given: ``data_dir/mnist/`` or the files directly in it;
+1. ``data_dir``, if given: ``data_dir/<name>/`` or the files directly in it;
 2. the directory in the environment variable ``CHAINRULE_DATA``, the same way;
-3. the user cache, ``cache_dir/mnist/`` (default ``$XDG_CACHE_HOME/chainrule`` or
+3. the dataset's ``system_dirs``, where a system package installs the files
+   (Debian's ``dataset-fashion-mnist``: ``/usr/share/datasets/fashion-mnist``);
+4. the user cache, ``cache_dir/<name>/`` (default ``$XDG_CACHE_HOME/chainrule`` or
    ``~/.cache/chainrule``);
-4. a download into that cache, trying each mirror in turn.
+5. a download into that cache, trying each mirror in turn.
 
 A directory is used only if it holds all four files; each may be gzipped
 (``name.gz``) or not (``name``). Every file is checked on every load: its IDX
@@ -59,7 +61,9 @@ class Dataset:
 
     ``name`` is the folder the files live in under a data directory or the cache;
     ``title`` is how messages call the dataset; ``mirrors`` are base URLs that
-    each serve every ``<file>.gz``, tried in order.
+    each serve every ``<file>.gz``, tried in order; ``class_names`` name the
+    labels 0, 1, ...; ``system_dirs`` are where a system package installs the
+    files (looked in after ``$CHAINRULE_DATA``, before the cache).
     """
 
     name: str
@@ -70,6 +74,20 @@ class Dataset:
     train_labels: IdxFileSpec
     test_images: IdxFileSpec
     test_labels: IdxFileSpec
+    class_names: tuple[str, ...] = ()
+    system_dirs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"{self.title}: {len(self.class_names)} class names for "
+                f"{self.num_classes} classes"
+            )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The class names, or the class numbers as text when it has none."""
+        return self.class_names or tuple(str(i) for i in range(self.num_classes))
 
     @property
     def files(self) -> tuple[IdxFileSpec, ...]:
@@ -141,6 +159,84 @@ def load_mnist(
     )
 
 
+FASHION_MNIST = Dataset(
+    name="fashion-mnist",
+    title="Fashion-MNIST",
+    mirrors=(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ),
+    num_classes=10,
+    # the published .gz hashes; the content hashes hold for any recompressed
+    # copy too, such as Debian's dataset-fashion-mnist package
+    train_images=IdxFileSpec(
+        name="train-images-idx3-ubyte",
+        magic=2051,
+        shape=(60000, 28, 28),
+        gz_sha256="3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        sha256="c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    ),
+    train_labels=IdxFileSpec(
+        name="train-labels-idx1-ubyte",
+        magic=2049,
+        shape=(60000,),
+        gz_sha256="a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        sha256="bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    ),
+    test_images=IdxFileSpec(
+        name="t10k-images-idx3-ubyte",
+        magic=2051,
+        shape=(10000, 28, 28),
+        gz_sha256="346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        sha256="5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ),
+    test_labels=IdxFileSpec(
+        name="t10k-labels-idx1-ubyte",
+        magic=2049,
+        shape=(10000,),
+        gz_sha256="67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        sha256="0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
+    class_names=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    system_dirs=("/usr/share/datasets/fashion-mnist",),
+)
+
+#: the IDX datasets ``--dataset`` can name
+DATASETS: dict[str, Dataset] = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}
+
+
+def load_fashion_mnist(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] | None = None,
+) -> Splits:
+    """Load Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): MNIST's shapes, clothes.
+
+    ``((x_train, y_train), (x_test, y_test))``, uint8, 60,000 + 10,000 images of
+    28x28, labels 0-9 named by ``FASHION_MNIST.class_names`` (T-shirt/top,
+    Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot).
+    Looked for as MNIST is (:func:`load_idx_dataset`), with Debian's
+    ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``)
+    tried before the cache and the download.
+    """
+    return load_idx_dataset(
+        FASHION_MNIST, data_dir, cache_dir=cache_dir, download=download, mirrors=mirrors
+    )
+
+
 def load_idx_dataset(
     spec: Dataset,
     data_dir: str | os.PathLike[str] | None = None,
@@ -154,8 +250,9 @@ def load_idx_dataset(
     A ``data_dir`` that does not exist is an error (a typo should not load a
     copy from elsewhere); one without a complete copy is passed over.
 
-    Looks in ``data_dir``, then ``$CHAINRULE_DATA``, then the cache (each as
-    ``DIR/<spec.name>/`` or ``DIR`` itself; the cache only as
+    Looks in ``data_dir``, then ``$CHAINRULE_DATA`` (each as
+    ``DIR/<spec.name>/`` or ``DIR`` itself), then ``spec.system_dirs`` (where
+    a system package puts them), then the cache (only as
     ``cache_dir/<spec.name>/``), and finally, if ``download`` is true, downloads
     the missing files into the cache from ``mirrors`` (default ``spec.mirrors``).
 
@@ -172,15 +269,27 @@ def load_idx_dataset(
         )
     looked: list[str] = []
     env_dir = os.environ.get(ENV_VAR) or None
-    for label, root in (("data_dir", data_dir), (ENV_VAR, env_dir)):
+    roots: list[tuple[str, str | os.PathLike[str] | None]] = [
+        ("data_dir", data_dir),
+        (ENV_VAR, env_dir),
+    ]
+    roots += [("system", d) for d in spec.system_dirs]
+    for label, root in roots:
         if root is None:
             looked.append(f"{label}: not set")
             continue
         base = Path(root).expanduser()
-        for directory in (base / spec.name, base):
+        subdirs = (base,) if label == "system" else (base / spec.name, base)
+        for directory in subdirs:
             paths, missing = _find(spec, directory)
             if not missing:
-                return _load(spec, paths, "replace it with a good copy")
+                other = _other_dataset(spec, paths) if label != "data_dir" else None
+                if other is None:
+                    return _load(spec, paths, "replace it with a good copy")
+                looked.append(
+                    f"{label}: {directory}: holds {other.title}, not {spec.title}"
+                )
+                continue
             looked.append(f"{label}: {directory}: {_why(spec, directory, missing)}")
 
     cache = _cache_root(cache_dir) / spec.name
@@ -199,6 +308,25 @@ def load_idx_dataset(
                 looked.append(str(e))
                 raise _not_found(spec, looked, cache) from None
     return _load(spec, paths, f"delete it and {spec.title} will be downloaded again")
+
+
+def _other_dataset(spec: Dataset, paths: dict[str, Path]) -> Dataset | None:
+    """The other known dataset whose files these are (by the test labels' hash)."""
+    f = spec.test_labels
+    try:
+        digest = hashlib.sha256(read_idx_bytes(paths[f.name])).hexdigest()
+    except DataError:
+        return None  # _load reports it
+    if digest == f.sha256:
+        return None
+    return next(
+        (
+            d
+            for d in DATASETS.values()
+            if d.name != spec.name and d.test_labels.sha256 == digest
+        ),
+        None,
+    )
 
 
 def _cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
@@ -274,20 +402,29 @@ def _load_file(spec: Dataset, f: IdxFileSpec, path: Path, remedy: str) -> Array:
 def _not_found(spec: Dataset, looked: list[str], cache: Path) -> DataError:
     places = textwrap.indent("\n".join(looked), "  ")
     names = ", ".join(f"{f.name}.gz" for f in spec.files)
+    system = (
+        f", or install the system package that puts them in {spec.system_dirs[0]} "
+        f"(Debian: apt-get install dataset-{spec.name})"
+        if spec.system_dirs
+        else ""
+    )
     return DataError(
         f"{spec.title} files not found. Looked in:\n{places}\n"
         f"To supply them, put the four files ({names}; gzipped or not) in a "
         f"directory DIR and pass --data-dir DIR (data_dir=DIR in Python), or set "
-        f"{ENV_VAR}=DIR, or copy them into {cache}."
+        f"{ENV_VAR}=DIR, or copy them into {cache}{system}."
     )
 
 
 __all__ = [
+    "DATASETS",
     "ENV_VAR",
+    "FASHION_MNIST",
     "MNIST",
     "Dataset",
     "IdxFileSpec",
     "Splits",
+    "load_fashion_mnist",
     "load_idx_dataset",
     "load_mnist",
 ]
