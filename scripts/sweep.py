@@ -8,6 +8,11 @@ recipe field of ``chainrule.presets.Recipe``; every combination is run.
     python scripts/sweep.py --preset mlp --grid lr=0.02,0.05,0.1 --seeds 0 1
     python scripts/sweep.py --preset mlp --grid hidden=1024x1024 dropout=0.3 \\
         schedule=cosine optimizer=nesterov epochs=20 --seeds 0 1 2 3 4 --report-test
+    python scripts/sweep.py --preset cnn --dataset fashion-mnist --augment fashion \\
+        --seeds 0 1 2 3 4
+
+``--dataset`` is ``mnist`` or ``fashion-mnist``; ``--augment NAME`` trains with a
+named augmentation (``chainrule.augment.AUGMENTATIONS``) on every training batch.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import statistics
 import time
 from typing import Any
 
-from chainrule.data import load_mnist
+from chainrule.augment import Augment, get_augmentation
+from chainrule.data import DATASETS, load_idx_dataset
 from chainrule.presets import Recipe, get_preset, make_callbacks, make_model
 
 VALIDATION_SPLIT = 5000 / 60000
@@ -35,7 +41,13 @@ def parse_value(field: str, text: str) -> Any:
     return float(text)
 
 
-def run(preset: str, recipe: Recipe, seed: int, data: Any) -> dict[str, float]:
+def run(
+    preset: str,
+    recipe: Recipe,
+    seed: int,
+    data: Any,
+    augment: Augment | None = None,
+) -> dict[str, float]:
     (x, y), (xt, yt) = data
     model = make_model(preset, seed=seed, recipe=recipe)
     steps = math.ceil(len(x) * (1 - VALIDATION_SPLIT) / recipe.batch_size)
@@ -49,6 +61,7 @@ def run(preset: str, recipe: Recipe, seed: int, data: Any) -> dict[str, float]:
         seed=seed,
         verbose=0,
         callbacks=make_callbacks(recipe, steps),
+        augment=augment,
     )
     seconds = time.perf_counter() - start
     test = model.evaluate(xt, yt)
@@ -72,6 +85,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--data-dir")
+    parser.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
+    parser.add_argument("--augment", metavar="NAME", help="a named augmentation")
     parser.add_argument(
         "--report-test",
         action="store_true",
@@ -87,14 +102,15 @@ def main() -> None:
     if args.epochs:
         grid["epochs"] = [args.epochs]
     base = get_preset(args.preset).recipe
-    data = load_mnist(args.data_dir)
+    data = load_idx_dataset(DATASETS[args.dataset], args.data_dir)
+    augment = get_augmentation(args.augment) if args.augment else None
     for combo in itertools.product(*grid.values()):
         changes = dict(zip(grid, combo, strict=True))
         recipe = base.replace(**changes)
         shown = " ".join(f"{k}={v}" for k, v in changes.items()) or "(preset recipe)"
         rows = []
         for seed in args.seeds:
-            rows.append(run(args.preset, recipe, seed, data))
+            rows.append(run(args.preset, recipe, seed, data, augment))
             r = rows[-1]
             test = f"test {100 * r['test']:.2f}%  " if args.report_test else ""
             print(

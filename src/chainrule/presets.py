@@ -34,8 +34,12 @@ from chainrule.model import Callback, Sequential
 from chainrule.optim import SGD, Adam, AdamW, RMSprop
 from chainrule.optim.base import Optimizer
 from chainrule.optim.schedules import SCHEDULES, make_schedule
+from chainrule.types import Shape
 
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
+
+#: what a preset's model takes when the data does not say: MNIST's 28x28 images
+MNIST_SHAPE: Shape = (28, 28)
 
 
 @dataclass(frozen=True)
@@ -98,30 +102,33 @@ class Preset:
 
     name: str
     description: str
-    layers: Callable[[Recipe], list[Layer]]
+    #: ``layers(recipe, sample_shape, classes)``: the model for that data
+    layers: Callable[[Recipe, Shape, int], list[Layer]]
     loss: Callable[[Recipe], Loss]
     recipe: Recipe
-    input_shape: tuple[int, ...] = (28, 28)
+    input_shape: tuple[int, ...] = MNIST_SHAPE
 
 
-def _mnist_input() -> list[Layer]:
+def _flat_input() -> list[Layer]:
     # raw uint8 pixels in, [0, 1] floats out: the model owns its normalisation
     return [Rescaling(1 / 255), Flatten()]
 
 
-def _relu_mlp(recipe: Recipe) -> list[Layer]:
+def _relu_mlp(
+    recipe: Recipe, shape: Shape = MNIST_SHAPE, classes: int = 10
+) -> list[Layer]:
     """``784-hidden...-10`` with ReLU, He init, and dropout if the recipe asks."""
-    stack = _mnist_input()
+    stack = _flat_input()
     if recipe.dropout:
         stack.append(Dropout(min(recipe.dropout, 0.2)))  # lighter on pixels
     for units in recipe.hidden:
         stack += [Dense(units, init="he"), ReLU()]
         if recipe.dropout:
             stack.append(Dropout(recipe.dropout))
-    return [*stack, Dense(10, init="glorot")]
+    return [*stack, Dense(classes, init="glorot")]
 
 
-def _dense_head(recipe: Recipe) -> list[Layer]:
+def _dense_head(recipe: Recipe, classes: int = 10) -> list[Layer]:
     """A CNN's classifier: ``Flatten``, the recipe's dense layers, 10 logits."""
     stack: list[Layer] = [Flatten()]
     if recipe.dropout:
@@ -130,19 +137,22 @@ def _dense_head(recipe: Recipe) -> list[Layer]:
         stack += [Dense(units, init="he"), ReLU()]
         if recipe.dropout:
             stack.append(Dropout(recipe.dropout))
-    return [*stack, Dense(10, init="glorot")]
+    return [*stack, Dense(classes, init="glorot")]
 
 
-def _lenet5(recipe: Recipe) -> list[Layer]:
+def _lenet5(
+    recipe: Recipe, shape: Shape = MNIST_SHAPE, classes: int = 10
+) -> list[Layer]:
     """LeNet-5's layer sizes, with ReLU and max pooling.
 
     C1: 6 maps 5x5 (28x28 padded by 2, as the paper's 32x32 input), S2: 2x2
     pooling, C3: 16 maps 5x5 (connected to all 6 maps, not the paper's table),
     S4: 2x2 pooling, C5: 120 maps 5x5 (1x1 outputs), F6: 84 units, 10 outputs
-    (softmax, not the paper's RBF units).
+    (softmax, not the paper's RBF units). Other image sizes keep the layers;
+    C5 then has more than 1x1 outputs.
     """
     return [
-        *_mnist_images(),
+        *_image_input(shape),
         Conv2D(6, 5, padding=2, init="he"),
         ReLU(),
         MaxPool2D(2),
@@ -151,7 +161,7 @@ def _lenet5(recipe: Recipe) -> list[Layer]:
         MaxPool2D(2),
         Conv2D(120, 5, init="he"),
         ReLU(),
-        *_dense_head(recipe),
+        *_dense_head(recipe, classes),
     ]
 
 
@@ -165,29 +175,46 @@ def _conv_block(filters: int, kernel: int) -> list[Layer]:
     ]
 
 
-def _cnn(recipe: Recipe) -> list[Layer]:
-    """Two conv-BN-ReLU-pool blocks (32 maps 5x5, 64 maps 3x3), a dense head."""
-    return [
-        *_mnist_images(),
-        *_conv_block(32, 5),
-        *_conv_block(64, 3),
-        *_dense_head(recipe),
-    ]
+def _cnn(recipe: Recipe, shape: Shape = MNIST_SHAPE, classes: int = 10) -> list[Layer]:
+    """Two conv-BN-ReLU-pool blocks (32 maps 5x5, 64 maps 3x3), a dense head.
+
+    Images larger than 32 pixels a side (photographs from a folder) get one
+    more 2x2 pooling block of 64 maps per doubling, so the dense head sees at
+    most 8x8 maps.
+    """
+    blocks = [*_conv_block(32, 5), *_conv_block(64, 3)]
+    side = max(shape[-2:])
+    while side > 32:
+        blocks += _conv_block(64, 3)
+        side //= 2
+    return [*_image_input(shape), *blocks, *_dense_head(recipe, classes)]
 
 
-def _mnist_images() -> list[Layer]:
-    # raw uint8 pixels in, [0, 1] floats out, with the channel axis convs need
-    return [Rescaling(1 / 255), Reshape((1, 28, 28))]
+def _image_input(shape: Shape) -> list[Layer]:
+    """Raw uint8 pixels in, [0, 1] floats out, with the channel axis convs need.
+
+    ``(H, W)`` grey images (MNIST) get a ``Reshape((1, H, W))``; ``(C, H, W)``
+    images (from an image folder) already have it.
+    """
+    if len(shape) == 2:
+        return [Rescaling(1 / 255), Reshape((1, *shape))]
+    if len(shape) == 3:
+        return [Rescaling(1 / 255)]
+    raise ValueError(
+        f"convolutional presets take (H, W) or (C, H, W) images, got {shape}"
+    )
 
 
-def _tutorial_layers(recipe: Recipe) -> list[Layer]:
-    stack = _mnist_input()
+def _tutorial_layers(
+    recipe: Recipe, shape: Shape = MNIST_SHAPE, classes: int = 10
+) -> list[Layer]:
+    stack = _flat_input()
     for units in recipe.hidden:
         stack += [Dense(units, use_bias=False, init="normal"), Sigmoid()]
         if recipe.dropout:
             stack.append(Dropout(recipe.dropout))
     # a3 = σ(z3): the output sigmoid is applied by the loss (fused, stable)
-    return [*stack, Dense(10, use_bias=False, init="normal")]
+    return [*stack, Dense(classes, use_bias=False, init="normal")]
 
 
 def _tutorial_loss(recipe: Recipe) -> Loss:
@@ -350,16 +377,29 @@ def make_optimizer(recipe: Recipe) -> Optimizer:
 
 
 def make_model(
-    name: str, seed: int | None = None, recipe: Recipe | None = None, **overrides: Any
+    name: str,
+    seed: int | None = None,
+    recipe: Recipe | None = None,
+    *,
+    input_shape: Shape | None = None,
+    classes: int = 10,
+    **overrides: Any,
 ) -> Sequential:
     """Build and compile the preset's model (weights seeded by ``seed``).
 
     ``recipe`` replaces the preset's recipe; keyword ``overrides`` change single
-    fields of it (``make_model("mlp", lr=0.1)``).
+    fields of it (``make_model("mlp", lr=0.1)``). ``input_shape`` (one sample:
+    ``(28, 28)`` for MNIST, ``(C, H, W)`` for an image folder) and ``classes``
+    fit the model to other data.
     """
     preset = get_preset(name)
     recipe = (recipe or preset.recipe).replace(**overrides)
-    model = Sequential(preset.layers(recipe), input_shape=preset.input_shape, seed=seed)
+    shape = tuple(input_shape or preset.input_shape)
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+        raise ValueError(f"classes must be an integer >= 2, got {classes!r}")
+    model = Sequential(
+        preset.layers(recipe, shape, classes), input_shape=shape, seed=seed
+    )
     model.compile(preset.loss(recipe), make_optimizer(recipe))
     return model
 
@@ -376,6 +416,7 @@ def make_callbacks(recipe: Recipe, steps_per_epoch: int) -> list[Callback]:
 
 __all__ = [
     "DEFAULT_PRESET",
+    "MNIST_SHAPE",
     "OPTIMIZERS",
     "PRESETS",
     "Preset",

@@ -147,7 +147,7 @@ def test_evaluate_matches_train(
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "model: m.npz (54,912 parameters)" in out
-    assert "test images: 10000" in out
+    assert "evaluated on: MNIST test images (10000)" in out
     accuracy = percent(r"^accuracy:", out)
     assert accuracy == percent(r"^test accuracy:", train.stdout)
     assert "per-class accuracy:" in out

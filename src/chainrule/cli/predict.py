@@ -12,13 +12,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from chainrule.cli.common import positive_int
-from chainrule.imaging import ImageError, preprocess, require_pillow, save_png
+from chainrule.errors import DataError
+from chainrule.imaging import (
+    ImageError,
+    preprocess,
+    preprocess_fashion,
+    require_pillow,
+    save_png,
+)
 from chainrule.io import load_model, read_header
 from chainrule.model import Sequential
 from chainrule.ops import softmax
@@ -73,9 +81,12 @@ def run(args: argparse.Namespace) -> int:
     save_dir = _prepare_dir(args.save_preprocessed)
     digits: dict[int, np.ndarray] = {}
     errors: dict[int, str] = {}
+    info = (read_header(args.model).get("metadata") or {}).get("input")
+    prepare = preparer(info)
+    check_input(model, info)
     for i, path in enumerate(args.images):
         try:
-            digits[i] = preprocess(path)
+            digits[i] = prepare(path)
         except ImageError as exc:
             errors[i] = str(exc)
     scores = probabilities(model, list(digits.values()))
@@ -94,6 +105,49 @@ def run(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def preparer(info: object) -> Callable[[str], np.ndarray]:
+    """How the model file's ``input`` says a new image is prepared.
+
+    ``digits`` (and files saved before the field existed): MNIST's preparation;
+    ``fashion``: Fashion-MNIST's (the article's longer side 28 px, centred);
+    ``folder``: decoded, scaled and centre-cropped as the training folder was.
+    """
+    kind = info.get("kind", "digits") if isinstance(info, dict) else "digits"
+    if kind == "fashion":
+        return preprocess_fashion
+    if kind == "folder":
+        assert isinstance(info, dict)
+        from chainrule.data.folder import read_folder_image
+
+        size = (int(info["image_size"][0]), int(info["image_size"][1]))
+        channels = int(info["channels"])
+
+        def read(path: str) -> np.ndarray:
+            try:
+                return read_folder_image(path, image_size=size, channels=channels)
+            except DataError as exc:
+                raise ImageError(str(exc)) from None
+
+        return read
+    return preprocess
+
+
+def check_input(model: Sequential, info: object) -> None:
+    """Refuse a model whose input is not what ``info``'s images are."""
+    shape = model.input_shape or ()
+    kind = info.get("kind", "digits") if isinstance(info, dict) else "digits"
+    if kind == "folder":
+        assert isinstance(info, dict)
+        expected = int(info["channels"]) * int(np.prod(info["image_size"]))
+        what = "images of its training folder"
+    else:
+        expected, what = DIGIT_PIXELS, "28x28 images (784 pixels)"
+    if int(np.prod(shape)) != expected:
+        raise ValueError(
+            f"the model takes inputs of shape {shape}; predict gives it {what}"
+        )
+
+
 def class_names(model: Sequential, header: dict[str, Any]) -> list[str]:
     """The model file's ``class_names`` if they fit its outputs, else "0", "1", …"""
     outputs = int(np.prod(model.output_shape or (0,)))
@@ -104,18 +158,13 @@ def class_names(model: Sequential, header: dict[str, Any]) -> list[str]:
 
 
 def probabilities(model: Sequential, digits: list[np.ndarray]) -> np.ndarray:
-    """Class probabilities ``(N, classes)`` for uint8 ``(28, 28)`` digits.
+    """Class probabilities ``(N, classes)`` for prepared uint8 images.
 
     ``model.predict`` applies the loss's activation (softmax for cross-entropy,
     each class's sigmoid for binary cross-entropy); a model saved without a loss
     gets a softmax of its outputs.
     """
     shape = model.input_shape or ()
-    if int(np.prod(shape)) != DIGIT_PIXELS:
-        raise ValueError(
-            f"the model takes inputs of shape {shape}; predict gives it 28x28 "
-            "digits (784 pixels)"
-        )
     if not digits:
         return np.zeros((0, int(np.prod(model.output_shape or (0,)))))
     x = np.stack(digits).reshape(len(digits), *shape)  # (N, 28, 28) -> (N, *shape)

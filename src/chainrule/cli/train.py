@@ -1,4 +1,4 @@
-"""``chainrule train``: train a preset on MNIST, report, save; checkpoint and resume."""
+"""``chainrule train``: train a preset, report, save; checkpoint and resume."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from chainrule.augment import DEFAULT_AUGMENTATION, Augment, get_augmentation
 from chainrule.callbacks import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 from chainrule.cli.common import (
     add_data_dir,
@@ -21,7 +24,13 @@ from chainrule.cli.common import (
     prepare_plots_dir,
     print_plots,
 )
-from chainrule.data import load_mnist
+from chainrule.cli.datasets import (
+    TrainingData,
+    add_dataset,
+    check_folder_flags,
+    load_training_data,
+    parse_dataset,
+)
 from chainrule.diagnostics import HealthMonitor, check_health
 from chainrule.io import load_model, read_header, save_model
 from chainrule.model import Callback, Sequential
@@ -37,6 +46,8 @@ from chainrule.presets import (
 
 #: images held out of the 60,000 training images to choose hyperparameters on
 VALIDATION_SIZE = 5000
+#: the fraction of a folder's images held out when it has no val/ folder
+VALIDATION_SPLIT = 0.2
 #: training images the health checks probe, before training and after each epoch
 HEALTH_SAMPLES = 256
 #: recipe fields the command line can set, with their flags
@@ -56,12 +67,26 @@ RECIPE_FLAGS = (
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "train",
-        help="train a model on MNIST and save it",
-        description="Train a preset on MNIST: prints the model, one progress bar "
-        "(or line) per epoch, validation and test accuracy, and saves the model. "
-        "Recipe flags override the preset's recipe.",
+        help="train a model on MNIST (or Fashion-MNIST, or a folder) and save it",
+        description="Train a preset on MNIST, Fashion-MNIST or a folder of "
+        "images: prints the model, one progress bar (or line) per epoch, "
+        "validation and test accuracy, and saves the model with its class "
+        "names. Recipe flags override the preset's recipe.",
     )
     add_preset(parser, DEFAULT_PRESET)
+    add_dataset(parser)
+    parser.add_argument(
+        "--augment",
+        nargs="?",
+        const="auto",
+        metavar="NAME",
+        help="change every training batch at random (never validation or test "
+        "images): digits (shifts, turns, zooms), elastic (Simard et al.'s "
+        "elastic distortion), fashion (shifts, mirror), natural (mirror, "
+        "shifts, turns, zooms, colour), none; --augment alone picks the "
+        "dataset's (digits for mnist, fashion for fashion-mnist, natural for "
+        "a folder)",
+    )
     recipe = parser.add_argument_group("recipe (default: the preset's)")
     recipe.add_argument("--epochs", type=positive_int)
     recipe.add_argument("--batch-size", type=positive_int)
@@ -81,8 +106,16 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--validation-size",
         type=non_negative_int,
-        default=VALIDATION_SIZE,
-        help=f"training images held out for validation (default {VALIDATION_SIZE})",
+        help=f"mnist / fashion-mnist training images held out for validation "
+        f"(default {VALIDATION_SIZE})",
+    )
+    parser.add_argument(
+        "--validation-split",
+        type=non_negative_float,
+        default=VALIDATION_SPLIT,
+        metavar="FRACTION",
+        help=f"the fraction of a folder's images held out for validation when it "
+        f"has no val/ folder (default {VALIDATION_SPLIT})",
     )
     parser.add_argument(
         "--patience",
@@ -148,15 +181,38 @@ class StopAfter(Callback):
             self.model.stop_training = True
 
 
-def _start(args: argparse.Namespace) -> tuple[str, Recipe, Sequential, int, int]:
-    """Preset name, recipe, model, seed and validation size of this run."""
+def _start(args: argparse.Namespace) -> tuple[dict[str, Any], Sequential | None]:
+    """The run's settings (as saved in checkpoints) and, when resuming, its model."""
     overrides = {f: getattr(args, f) for f in RECIPE_FLAGS}
     if args.resume is None:
         preset = get_preset(args.preset)
-        recipe = preset.recipe.replace(**overrides)
-        model = make_model(preset.name, seed=args.seed, recipe=recipe)
-        return preset.name, recipe, model, args.seed, args.validation_size
+        name, _ = parse_dataset(args.dataset)
+        check_folder_flags(name, args)
+        augment = args.augment
+        if augment == "auto":
+            augment = DEFAULT_AUGMENTATION[name]
+        if augment is not None:
+            get_augmentation(augment)  # an unknown name fails before loading data
+        settings = {
+            "preset": preset.name,
+            "recipe": preset.recipe.replace(**overrides).to_json(),
+            "seed": args.seed,
+            "dataset": args.dataset or "mnist",
+            "validation_size": args.validation_size,
+            "validation_split": args.validation_split,
+            "image_size": list(args.image_size) if args.image_size else None,
+            "channels": args.channels,
+            "augment": None if augment == "none" else augment,
+            "patience": args.patience,
+            "checkpoint": args.checkpoint,
+        }
+        return settings, None
     changed = [f for f, v in overrides.items() if v is not None and f != "epochs"]
+    changed += [
+        f
+        for f in ("dataset", "validation_size", "image_size", "channels", "augment")
+        if getattr(args, f) is not None
+    ]
     if changed:
         flags = ", ".join("--" + f.replace("_", "-") for f in changed)
         raise ValueError(f"{flags} cannot change when resuming: the run continues")
@@ -167,14 +223,15 @@ def _start(args: argparse.Namespace) -> tuple[str, Recipe, Sequential, int, int]
             f"{args.resume} was not written by chainrule train --checkpoint "
             "(it has no run description to resume)"
         )
-    recipe = Recipe(**run_info["recipe"]).replace(epochs=args.epochs)
     model = load_model(args.resume)
-    if model.training_state is None:
+    state = model.training_state
+    if state is None:
         raise ValueError(f"{args.resume} holds no training state to resume from")
-    if recipe.epochs < model.training_state.epoch:
+    recipe = Recipe(**run_info["recipe"]).replace(epochs=args.epochs)
+    if recipe.epochs < state.epoch:
         raise ValueError(
             f"--epochs {recipe.epochs}: {args.resume} has already done "
-            f"{model.training_state.epoch} epochs (--epochs counts the whole run)"
+            f"{state.epoch} epochs (--epochs counts the whole run)"
         )
     # the callbacks must be the ones the run had, in the same order
     for flag in ("patience", "checkpoint"):
@@ -185,17 +242,37 @@ def _start(args: argparse.Namespace) -> tuple[str, Recipe, Sequential, int, int]
                 "run keeps its early stopping and checkpoints"
             )
         setattr(args, flag, saved)
-    return (
-        run_info["preset"],
-        recipe,
-        model,
-        model.training_state.seed or 0,
-        run_info["validation_size"],
+    # runs saved before datasets and augmentation were choices: MNIST, none
+    settings = {
+        "dataset": "mnist",
+        "validation_split": VALIDATION_SPLIT,
+        "image_size": None,
+        "channels": None,
+        "augment": None,
+        **run_info,
+        "recipe": recipe.to_json(),
+        "seed": state.seed or 0,
+    }
+    return settings, model
+
+
+def _data(settings: dict[str, Any], args: argparse.Namespace) -> TrainingData:
+    image_size = settings["image_size"]
+    return load_training_data(
+        settings["dataset"],
+        data_dir=args.data_dir,
+        validation_size=settings["validation_size"],
+        validation_split=settings["validation_split"],
+        seed=settings["seed"],
+        image_size=tuple(image_size) if image_size else None,
+        channels=settings["channels"],
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    preset_name, recipe, model, seed, validation_size = _start(args)
+    settings, model = _start(args)
+    preset_name, seed = settings["preset"], settings["seed"]
+    recipe = Recipe(**settings["recipe"])
     out = check_output_path(args.out or f"{preset_name}.npz")
     if args.checkpoint:
         if Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
@@ -203,24 +280,34 @@ def run(args: argparse.Namespace) -> int:
                 f"--checkpoint {args.checkpoint} is a file; give a directory"
             )
         Path(args.checkpoint).mkdir(parents=True, exist_ok=True)
-    if args.patience and validation_size == 0:
-        raise ValueError(
-            "--patience watches the validation loss: it needs --validation-size > 0"
-        )
     # before training: a missing matplotlib must not cost a training run
     plots_dir = prepare_plots_dir(args.plots) if args.plots else None
 
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.data_dir)
-    if validation_size >= len(x_train):
+    data = _data(settings, args)
+    settings["validation_size"] = data.validation_size if data.x_val is None else None
+    has_validation = data.x_val is not None or data.validation_size > 0
+    if args.patience and not has_validation:
         raise ValueError(
-            f"--validation-size {validation_size} leaves no training images "
-            f"(there are {len(x_train)})"
+            "--patience watches the validation loss: it needs validation images "
+            "(--validation-size > 0, --validation-split > 0 or a val/ folder)"
         )
-    print(f"preset {preset_name}: {get_preset(preset_name).description}")
-    print(
-        f"data: MNIST, {len(x_train) - validation_size} training / "
-        f"{validation_size} validation / {len(x_test)} test images"
+    if model is None:
+        model = make_model(
+            preset_name,
+            seed=seed,
+            recipe=recipe,
+            input_shape=data.sample_shape,
+            classes=len(data.class_names),
+        )
+    augment: Augment | None = (
+        get_augmentation(settings["augment"]) if settings["augment"] else None
     )
+    print(f"preset {preset_name}: {get_preset(preset_name).description}")
+    if data.summary:
+        print(data.summary)
+    print(f"data: {data.title}, {data.counts()}")
+    if augment is not None:
+        print(f"augmentation: {settings['augment']} {augment!r}")
     model.summary()
     print("recipe: " + ", ".join(f"{k} {v}" for k, v in recipe.to_json().items()))
     print(f"seed: {seed}")
@@ -228,14 +315,9 @@ def run(args: argparse.Namespace) -> int:
         assert model.training_state is not None
         print(f"resuming {args.resume} after epoch {model.training_state.epoch}")
 
-    run_info = {
-        "preset": preset_name,
-        "recipe": recipe.to_json(),
-        "validation_size": validation_size,
-        "patience": args.patience,
-        "checkpoint": args.checkpoint,
-    }
-    steps = math.ceil((len(x_train) - validation_size) / recipe.batch_size)
+    run_info = {k: v for k, v in settings.items() if k != "seed"}
+    n_train = len(data.x_train) - data.validation_size
+    steps = math.ceil(n_train / recipe.batch_size)
     nan_guard = TerminateOnNaN()
     callbacks: list[Callback] = [nan_guard, *make_callbacks(recipe, steps)]
     if args.patience:
@@ -257,7 +339,8 @@ def run(args: argparse.Namespace) -> int:
         callbacks.append(StopAfter(args.stop_after))
     monitor = None
     if not args.no_health:
-        x_probe, y_probe = x_train[:HEALTH_SAMPLES], y_train[:HEALTH_SAMPLES]
+        x_probe = np.asarray(data.x_train[:HEALTH_SAMPLES])
+        y_probe = np.asarray(data.y_train[:HEALTH_SAMPLES])
         monitor = HealthMonitor(x_probe, y_probe)
         callbacks.append(monitor)
         if args.health and not args.resume:
@@ -266,16 +349,22 @@ def run(args: argparse.Namespace) -> int:
             print(check_health(model, x_probe, y_probe).format(warnings=False))
 
     start = time.perf_counter()
+    validation: dict[str, Any] = (
+        {"validation_data": (data.x_val, data.y_val)}
+        if data.x_val is not None
+        else {"validation_split": data.validation_size / len(data.x_train)}
+    )
     history = model.fit(
-        x_train,
-        y_train,
+        data.x_train,
+        data.y_train,
         epochs=recipe.epochs,
         batch_size=recipe.batch_size,
-        validation_split=validation_size / len(x_train),
         seed=seed,
         verbose=0 if args.quiet else "auto",
         callbacks=callbacks,
         resume=bool(args.resume),
+        augment=augment,
+        **validation,
     )
     seconds = time.perf_counter() - start
     if args.health and monitor is not None and monitor.report is not None:
@@ -289,37 +378,46 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
         raise FloatingPointError(f"{nan_guard.message}{kept}; no model saved")
-    test = model.evaluate(x_test, y_test)
     last = history.last()
     done = len(history.epoch)
     if "val_accuracy" in last:
         print(f"validation accuracy: {100 * last['val_accuracy']:.2f}%")
-    print(
-        f"test accuracy: {100 * test['accuracy']:.2f}%  (loss {test['loss']:.4f}; "
-        f"{done} epochs, this run {seconds:.1f} s)"
-    )
-    class_names = [str(i) for i in range(10)]
+    metrics: dict[str, float] = {}
+    if "val_accuracy" in last:
+        metrics["val_accuracy"] = last["val_accuracy"]
+    if data.x_test is not None:
+        test = model.evaluate(data.x_test, data.y_test)
+        metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
+        print(
+            f"test accuracy: {100 * test['accuracy']:.2f}%  (loss "
+            f"{test['loss']:.4f}; {done} epochs, this run {seconds:.1f} s)"
+        )
+    else:
+        print(
+            f"no test images (add a test/ folder to get a test score); {done} "
+            f"epochs, this run {seconds:.1f} s"
+        )
     metadata = {
         "preset": preset_name,
-        "dataset": "mnist",
-        "class_names": class_names,
+        "dataset": data.name,
+        "class_names": data.class_names,
+        "input": data.input,
         "run": run_info,
         "training": {"epochs": done, "seed": seed, "seconds": round(seconds, 2)},
-        "metrics": {
-            "test_accuracy": test["accuracy"],
-            "test_loss": test["loss"],
-            **(
-                {"val_accuracy": last["val_accuracy"]} if "val_accuracy" in last else {}
-            ),
-        },
+        "metrics": metrics,
     }
     save_model(model, out, metadata=metadata)
     print(f"saved model to {out}")
     if plots_dir is not None:
         from chainrule.plots import write_training_plots
 
+        x_eval, y_eval = (
+            (data.x_test, data.y_test)
+            if data.x_test is not None
+            else (data.x_val, data.y_val)
+        )
         paths = write_training_plots(
-            model, history, x_test, y_test, plots_dir, class_names
+            model, history, x_eval, y_eval, plots_dir, data.class_names
         )
         print_plots(plots_dir, paths)
     return 0

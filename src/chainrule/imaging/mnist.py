@@ -31,6 +31,8 @@ handwriting". :func:`to_mnist` repeats the preparation step by step:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from chainrule.imaging.errors import BlankImageError
@@ -201,11 +203,21 @@ def preprocess(source: Source | Array, *, name: str | None = None) -> Array:
     Shape:
         ``(H, W) -> (28, 28)`` uint8
     """
+    return prepare(source, to_mnist, name=name)
+
+
+def prepare(
+    source: Source | Array, step: Callable[[Array], Array], *, name: str | None = None
+) -> Array:
+    """``step`` applied to an array, or to the grey image read from a file.
+
+    A :class:`BlankImageError` from ``step`` gets the file's name (or ``name``).
+    """
     if isinstance(source, np.ndarray):
-        return to_mnist(source)
+        return step(source)
     grey = load_image(source, name=name)
     try:
-        return to_mnist(grey)
+        return step(grey)
     except BlankImageError as exc:
         raise BlankImageError(f"{describe_source(source, name)}: {exc}") from None
 
@@ -222,6 +234,7 @@ __all__ = [
     "crop_to_ink",
     "fit_to_box",
     "ink_on_black",
+    "prepare",
     "preprocess",
     "to_mnist",
 ]
