@@ -57,7 +57,7 @@ def test_a_small_cnn_trains_on_a_folder_and_predicts_class_names(
     result = chainrule_cli(
         "train", "--preset", "cnn", "--dataset", f"folder:{folder}",
         "--image-size", "16", "--epochs", "15", "--batch-size", "16",
-        "--augment", "--out", "stripes.npz", "--no-health",
+        "--augment", "--out", "stripes.npz", "--no-health", "--checkpoint", "ck",
         cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -81,11 +81,19 @@ def test_a_small_cnn_trains_on_a_folder_and_predicts_class_names(
         PIL.fromarray(stripes(c, 60, rng)).save(tmp_path / f"new_{c}.bmp")
     predicted = chainrule_cli(
         "predict", "stripes.npz", "new_horizontal.bmp", "new_vertical.bmp",
-        "--json", cwd=tmp_path,
+        "--json", "--save-preprocessed", "seen", cwd=tmp_path,
     )  # fmt: skip
     assert predicted.returncode == 0, predicted.stderr
     rows = json.loads(predicted.stdout)
     assert [r["top"][0]["class"] for r in rows] == list(CLASSES)
+    with PIL.open(tmp_path / "seen" / "new_vertical_input.png") as seen:
+        assert (seen.mode, seen.size) == ("RGB", (16, 16))
+    # a checkpoint predicts like the finished model: class names, preparation
+    from_checkpoint = chainrule_cli(
+        "predict", "ck/best.npz", "new_vertical.bmp", "--json", cwd=tmp_path
+    )
+    assert from_checkpoint.returncode == 0, from_checkpoint.stderr
+    assert json.loads(from_checkpoint.stdout)[0]["top"][0]["class"] == "vertical"
 
     evaluated = chainrule_cli(
         "evaluate", "stripes.npz", "--dataset", f"folder:{folder}", cwd=tmp_path
@@ -93,10 +101,23 @@ def test_a_small_cnn_trains_on_a_folder_and_predicts_class_names(
     assert evaluated.returncode == 0, evaluated.stderr
     assert "validation images of" in evaluated.stdout
     assert "horizontal 0" in evaluated.stdout and "vertical 1" in evaluated.stdout
-    # without --dataset: the folder the model file names
-    again = chainrule_cli("evaluate", "stripes.npz", cwd=tmp_path)
+    # without --dataset: the folder the model file names, by its absolute path
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = chainrule_cli("evaluate", tmp_path / "stripes.npz", cwd=elsewhere)
     assert again.returncode == 0, again.stderr
     assert f"validation images of {folder}" in again.stdout
+    # a folder with other classes is not the model's
+    other = tmp_path / "other"
+    for c in ("diagonal", "dots"):
+        (other / c).mkdir(parents=True)
+        for i in range(3):
+            PIL.fromarray(stripes("vertical", 20, rng)).save(other / c / f"{i}.png")
+    wrong = chainrule_cli(
+        "evaluate", "stripes.npz", "--dataset", f"folder:{other}", cwd=tmp_path
+    )
+    assert wrong.returncode == 1
+    assert "has classes diagonal, dots, but the model was trained on" in wrong.stderr
     folder.rename(tmp_path / "moved")
     missing = chainrule_cli("evaluate", "stripes.npz", cwd=tmp_path)
     assert missing.returncode == 1
@@ -129,6 +150,11 @@ def test_a_folder_with_train_val_test_gives_a_test_score(tmp_path: Path) -> None
         (["--channels", "3"], "--channels applies to --dataset folder:PATH"),
         (["--augment", "sparkles"], "unknown augmentation 'sparkles'"),
         (["--dataset", "folder:nowhere"], "nowhere"),
+        (["--validation-split", "0.1"], "--validation-split is for folders"),
+        (
+            ["--preset", "lenet5", "--dataset", "folder:.", "--image-size", "12"],
+            "preset lenet5 cannot take 12x12 images",
+        ),
     ],
 )
 def test_bad_dataset_arguments_are_clear_errors(
@@ -140,10 +166,41 @@ def test_bad_dataset_arguments_are_clear_errors(
     assert message in result.stderr
 
 
-def test_bad_image_size_is_a_usage_error(tmp_path: Path) -> None:
-    result = chainrule_cli("train", "--image-size", "0x9", cwd=tmp_path)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--image-size", "0x9"], "expected a size H or HxW"),
+        (["--validation-split", "1.5"], "expected a fraction in [0, 1), got 1.5"),
+        (["--channels", "2"], "invalid choice: 2"),
+    ],
+)
+def test_bad_values_are_usage_errors(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = chainrule_cli("train", *args, cwd=tmp_path)
     assert result.returncode == 2
-    assert "expected a size H or HxW" in result.stderr
+    assert message in result.stderr
+
+
+def test_a_resumed_folder_run_cannot_change_its_split(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "pictures", per_class=10)
+    first = chainrule_cli(
+        "train", "--preset", "mlp", "--dataset", f"folder:{folder}",
+        "--image-size", "8", "--epochs", "2", "--stop-after", "1",
+        "--checkpoint", "ck", "--no-health", "--out", "m.npz", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    changed = chainrule_cli(
+        "train", "--resume", "ck/last.npz", "--validation-split", "0.5", cwd=tmp_path
+    )
+    assert changed.returncode == 1
+    assert "--validation-split cannot change when resuming" in changed.stderr
+    resumed = chainrule_cli(
+        "train", "--resume", "ck/last.npz", "--no-health", "--out", "m.npz",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming ck/last.npz after epoch 1" in resumed.stdout
 
 
 @pytest.mark.skipif(
@@ -186,7 +243,8 @@ def test_fashion_mnist_train_evaluate_predict_with_class_names(tmp_path: Path) -
     top = json.loads(predicted.stdout)[0]["top"]
     names = set(meta["class_names"])
     assert all(t["class"] in names for t in top)
-    seen = np.asarray(PIL.open(tmp_path / "seen" / "trousers_mnist.png"))
+    with PIL.open(tmp_path / "seen" / "trousers_fashion.png") as png:
+        seen = np.asarray(png)
     assert seen.shape == (28, 28)
     # bright on black; the longer (vertical) side fills 28 pixels; centred across
     assert seen.max() == 255

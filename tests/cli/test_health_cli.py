@@ -84,6 +84,6 @@ def test_evaluate_health_reports_the_saved_model(
     assert "health check" not in capsys.readouterr().out
     assert main(["evaluate", str(model), "--data-dir", str(data_dir), "--health"]) == 0
     out = capsys.readouterr().out
-    assert "training health on the first 256 test images:" in out
+    assert "training health on the first 256 of those images:" in out
     assert "health check on 256 samples" in out
     assert "warning: " + SATURATED in out

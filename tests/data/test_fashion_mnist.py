@@ -225,10 +225,11 @@ def test_an_environment_dir_with_only_mnist_passes_over_to_the_system_dir(
 def test_a_flat_mnist_environment_dir_does_not_hide_the_system_copy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # SOURCE BUG: CHAINRULE_DATA may hold a dataset's files directly ("DIR/<name>/
+    # CHAINRULE_DATA may hold a dataset's files directly ("DIR/<name>/
     # or DIR itself"); MNIST and Fashion-MNIST files have the same names, so with
     # CHAINRULE_DATA=.../mnist (set for MNIST) Fashion-MNIST loads MNIST's files
-    # and fails with a checksum mismatch, although Debian's copy is installed.
+    # and would fail with a checksum mismatch, although Debian's copy is
+    # installed: a folder holding another known dataset is passed over.
     flat = SHARED_MNIST / "mnist"
     if not all((flat / f"{n}.gz").is_file() for n in NAMES):
         pytest.skip(f"no MNIST files in {flat}")

@@ -185,8 +185,15 @@ def test_image_errors_are_chainrule_errors() -> None:
 def test_save_png_round_trip(tmp_path: Path) -> None:
     save_png(GREY, tmp_path / "out.png")
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), GREY)
-    with pytest.raises(ValueError, match="2-D uint8"):
+    colour = np.stack([GREY, 255 - GREY, GREY // 2], axis=-1)
+    save_png(colour, tmp_path / "colour.png")
+    with Image.open(tmp_path / "colour.png") as png:
+        assert png.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(png), colour)
+    with pytest.raises(ValueError, match=r"uint8 image \(H, W\) or \(H, W, 3\)"):
         save_png(GREY.astype(np.float32), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"got uint8 \(3, 5, 5\)"):
+        save_png(np.zeros((3, 5, 5), np.uint8), tmp_path / "bad.png")
 
 
 # ------------------------------------------------------------ Pillow optional

@@ -359,10 +359,8 @@ def test_an_augment_that_raises_stops_fit() -> None:
 
 
 def test_an_augment_object_that_is_falsy_is_still_applied() -> None:
-    # SOURCE BUG: training.py draws the generator with ``if augment`` but
-    # applies the augment with ``if augment is not None``; a callable whose
-    # truth value is False (a __len__ of 0, or __bool__) gets no generator and
-    # fit dies on ``assert aug_rng is not None``.
+    # a callable whose truth value is False (a __len__ of 0, or __bool__) must
+    # still get a generator and be applied: the test is ``is not None``
     class Empty(Recorder):
         def __len__(self) -> int:
             return 0

@@ -200,6 +200,24 @@ def test_curves_from_a_history_dict_without_accuracy(
     check_png(plots.plot_history(history, tmp_path / "c.png"), plots.CURVES_SIZE)
 
 
+def test_misclassified_colour_images_are_drawn_in_colour(tmp_path: Path) -> None:
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((6, 3, 12, 12), dtype=np.uint8)
+    x[:, 0] = 255  # red pictures
+    y_true = np.array([0, 1, 0, 1, 0, 1])
+    y_prob = np.tile([[0.2, 0.8]], (6, 1)) + rng.uniform(0, 0.01, (6, 2))
+    path = plots.plot_misclassified(
+        x, y_true, y_prob, tmp_path / "m.png", class_names=["a", "b"]
+    )
+    with Image.open(path) as png:
+        pixels = np.asarray(png.convert("RGB")).reshape(-1, 3).astype(int)
+    red = (pixels[:, 0] > 200) & (pixels[:, 1] < 60) & (pixels[:, 2] < 60)
+    assert red.sum() > 100  # the grey colour map would have no red at all
+
+
 # --------------------------------------------------------------------- errors
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["plot.jpg", "plot", "plot.png.tmp"])
@@ -263,7 +281,7 @@ def test_confusion_bad_input(
 @pytest.mark.parametrize(
     ("x", "y", "prob", "kwargs", "error", "message"),
     [
-        (np.zeros((2, 3, 5, 5)), [0, 1], np.eye(2), {}, ValueError, "grey images"),
+        (np.zeros((2, 2, 5, 5)), [0, 1], np.eye(2), {}, ValueError, "grey images"),
         (np.zeros((2, 10)), [0, 1], np.eye(2), {}, ValueError, r"\(2, 10\)"),
         (np.zeros((3, 4, 4)), [0, 1], np.eye(2), {}, ValueError, "x has 3 images"),
         (np.zeros((2, 4, 4)), [0, 1], np.eye(3), {}, ValueError, r"\(2,\) and \(3, 3"),

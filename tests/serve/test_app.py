@@ -136,6 +136,17 @@ def test_a_model_that_does_not_take_mnist_images_is_refused(tmp_path: Path) -> N
         create_app(tmp_path / "small.npz")
 
 
+def test_a_model_trained_on_a_folder_is_refused(tmp_path: Path) -> None:
+    import chainrule as cr
+
+    model = cr.Sequential([cr.Flatten(), cr.Dense(2)], input_shape=(1, 28, 28))
+    model.compile(cr.CrossEntropy())
+    info = {"kind": "folder", "image_size": [28, 28], "channels": 1}
+    save_model(model, tmp_path / "pets.npz", metadata={"input": info})
+    with pytest.raises(ValueError, match="trained on folder images"):
+        create_app(tmp_path / "pets.npz")
+
+
 def test_a_missing_or_broken_model_file_fails_before_serving(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="no such model file"):
         create_app(tmp_path / "missing.npz")

@@ -159,3 +159,12 @@ def test_a_model_that_is_not_a_classifier_is_refused(tmp_path: Path) -> None:
     save_model(model, tmp_path / "regressor.npz")
     with pytest.raises(ValueError, match="one score per class"):
         Predictor(tmp_path / "regressor.npz")
+
+
+def test_a_fashion_model_prepares_drawings_as_fashion_mnist(tmp_path: Path) -> None:
+    from chainrule.imaging import preprocess_fashion
+
+    model = make_model("tutorial", seed=0)
+    save_model(model, tmp_path / "f.npz", metadata={"input": {"kind": "fashion"}})
+    predictor = Predictor(tmp_path / "f.npz")
+    assert predictor.prepare is preprocess_fashion

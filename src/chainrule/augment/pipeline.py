@@ -46,7 +46,11 @@ class Augment:
     - ``value_range``: the pixel range results are clipped to (0-255 as the
       loaders give).
 
-    Every strength 0 is the identity (``x`` returned unchanged).
+    Every strength 0 is the identity (``x`` itself is returned).
+
+    Pixel values are clipped to ``value_range``, 0-255 by default, the scale of
+    the loaders' uint8 images; give ``value_range=(0, 1)`` for float images in
+    [0, 1], or brightness can push them past 1.
     """
 
     translate: float = 0.0
@@ -90,22 +94,17 @@ class Augment:
                     f"Augment: {name} must be >= 0 and {bound}, got {value}"
                 )
             object.__setattr__(self, name, float(value))
-        sigma = self.elastic_sigma
-        if (
-            isinstance(sigma, bool)
-            or not isinstance(sigma, REAL)
-            or not 0 < sigma < math.inf
-        ):
+        # a non-number is a TypeError, a number out of range a ValueError
+        sigma, fill = self.elastic_sigma, self.fill
+        for name, value in (("elastic_sigma", sigma), ("fill", fill)):
+            if isinstance(value, bool) or not isinstance(value, REAL):
+                raise TypeError(f"Augment: {name} must be a number, got {value!r}")
+        if not 0 < sigma < math.inf:
             raise ValueError(
                 f"Augment: elastic_sigma must be > 0 pixels and finite, got {sigma!r}"
             )
-        fill = self.fill
-        if (
-            isinstance(fill, bool)
-            or not isinstance(fill, REAL)
-            or not math.isfinite(fill)
-        ):
-            raise TypeError(f"Augment: fill must be a finite number, got {fill!r}")
+        if not math.isfinite(fill):
+            raise ValueError(f"Augment: fill must be a finite number, got {fill!r}")
         object.__setattr__(self, "elastic_sigma", float(sigma))
         object.__setattr__(self, "fill", float(fill))
         if self.mode not in MODES:
@@ -147,7 +146,10 @@ class Augment:
         return bool(self.brightness or self.contrast or self.saturation)
 
     def __call__(self, x: Array, rng: np.random.Generator) -> Array:
-        """A randomly changed copy of the batch ``x`` (same shape and dtype)."""
+        """A randomly changed copy of the batch ``x`` (same shape and dtype).
+
+        With every strength 0, or an empty batch, ``x`` itself is returned.
+        """
         if not isinstance(rng, np.random.Generator):
             raise TypeError(
                 "Augment: rng must be a numpy.random.Generator, got "

@@ -103,8 +103,10 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="directory holding the MNIST files (or a mnist/ folder with them); "
-        "default: $CHAINRULE_DATA, then ~/.cache/chainrule, then download",
+        help="directory holding the MNIST or Fashion-MNIST files (or a mnist/ "
+        "or fashion-mnist/ folder with them); default: $CHAINRULE_DATA, then "
+        "/usr/share/datasets/fashion-mnist for Fashion-MNIST, then "
+        "~/.cache/chainrule, then download (not used by --dataset folder:PATH)",
     )
 
 

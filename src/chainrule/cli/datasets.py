@@ -229,11 +229,18 @@ def load_evaluation_data(
         validation_split=float(run.get("validation_split", 0.2)),
         seed=int((metadata.get("training") or {}).get("seed", 0)),
     )
+    trained = metadata.get("class_names")
+    if isinstance(trained, list) and list(folder.class_names) != trained:
+        raise ValueError(
+            f"{path} has classes {', '.join(folder.class_names)}, but the model was "
+            f"trained on {', '.join(map(str, trained))}; give the folder it was "
+            "trained on"
+        )
     if folder.x_test is not None and folder.y_test is not None:
         return (
             folder.x_test,
             folder.y_test,
-            f"{len(folder.x_test)} test images of {path}",
+            f"test images of {path}",
         )
     if folder.x_val is None:
         raise ValueError(f"{path} has no test/ folder and no validation images")

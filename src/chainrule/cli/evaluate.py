@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         cells = "".join(f"{int(v):>{width}}" for v in np.asarray(row))
         print(f"  {tag:>{label}}" + cells)
     if args.health:
-        print(f"training health on the first {HEALTH_SAMPLES} test images:")
+        print(f"training health on the first {HEALTH_SAMPLES} of those images:")
         report = check_health(model, x_test[:HEALTH_SAMPLES], y_test[:HEALTH_SAMPLES])
         print(report.format())
     if plots_dir is not None:

@@ -1,10 +1,12 @@
-"""``chainrule predict``: classify pictures of handwritten digits with a saved model.
+"""``chainrule predict``: classify pictures with a saved model.
 
-Each image is prepared as MNIST's digits were (``chainrule.imaging``), the model
-runs once over all of them, and each file gets its top classes with their
-probabilities. A file that cannot be used (unreadable, not an image, blank) gets
-one line saying why, and the others are still predicted; the exit status is 1
-if any file failed, 0 otherwise.
+Each image is prepared the way the model's training images were (the model
+file's ``metadata.input``): as MNIST's digits (``chainrule.imaging``, the
+default), as Fashion-MNIST's clothes, or decoded and cropped as the images of
+the training folder were. The model runs once over all of them, and each file
+gets its top classes, by name, with their probabilities. A file that cannot be
+used (unreadable, not an image, blank) gets one line saying why, and the others
+are still predicted; the exit status is 1 if any file failed, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ DIGIT_PIXELS = 28 * 28
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "predict",
-        help="classify images of handwritten digits with a saved model",
-        description="Prepare each image the way MNIST's digits were prepared "
-        "(grey, ink bright on black, cropped, 20 pixels in its longer side, "
-        "centred by mass in 28x28; see docs/images.md) and print the model's "
-        "top classes with their probabilities. Reads PNG, JPEG, BMP and GIF "
-        "(needs Pillow: pip install 'chainrule[image]'). A file that cannot be "
+        help="classify pictures (your own digits, clothes, photos) with a saved model",
+        description="Prepare each image the way the model's training images "
+        "were and print the model's top classes, by name, with their "
+        "probabilities. Digits are prepared as MNIST's (grey, ink bright on "
+        "black, cropped, 20 pixels in its longer side, centred by mass in "
+        "28x28; see docs/images.md), clothes as Fashion-MNIST's (longer side "
+        "28 pixels, centred), pictures for a folder-trained model as the "
+        "folder's were (scaled, centre-cropped). Reads PNG, JPEG, BMP and GIF "
+        "(and TIFF, WebP, PPM for folder models; needs Pillow: pip install "
+        "'chainrule[image]'). A file that cannot be "
         "read, is not an image or holds no ink gets one error line and the "
         "others are still predicted. Exit status: 0 if every file was "
         "predicted, 1 if any failed (or the model cannot be loaded).",
@@ -69,7 +75,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--save-preprocessed",
         metavar="DIR",
-        help="write the 28x28 image the network saw as DIR/<name>_mnist.png",
+        help="write the image the network saw as DIR/<name>_mnist.png "
+        "(_fashion.png, _input.png for Fashion-MNIST and folder models)",
     )
     parser.set_defaults(run=run)
 
@@ -96,13 +103,21 @@ def run(args: argparse.Namespace) -> int:
         top = top_classes(rows[i], names, args.top) if i in rows else []
         results.append({"file": path, "top": top, "error": errors.get(i)})
     if save_dir is not None:
-        _save(digits, args.images, save_dir)
+        _save(digits, args.images, save_dir, SUFFIXES.get(_kind(info), "_input"))
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for result in results:
             _print(result)
     return 1 if errors else 0
+
+
+#: the name ``--save-preprocessed`` gives each kind of prepared image
+SUFFIXES = {"digits": "_mnist", "fashion": "_fashion", "folder": "_input"}
+
+
+def _kind(info: object) -> str:
+    return str(info.get("kind", "digits")) if isinstance(info, dict) else "digits"
 
 
 def preparer(info: object) -> Callable[[str], np.ndarray]:
@@ -112,7 +127,7 @@ def preparer(info: object) -> Callable[[str], np.ndarray]:
     ``fashion``: Fashion-MNIST's (the article's longer side 28 px, centred);
     ``folder``: decoded, scaled and centre-cropped as the training folder was.
     """
-    kind = info.get("kind", "digits") if isinstance(info, dict) else "digits"
+    kind = _kind(info)
     if kind == "fashion":
         return preprocess_fashion
     if kind == "folder":
@@ -135,7 +150,7 @@ def preparer(info: object) -> Callable[[str], np.ndarray]:
 def check_input(model: Sequential, info: object) -> None:
     """Refuse a model whose input is not what ``info``'s images are."""
     shape = model.input_shape or ()
-    kind = info.get("kind", "digits") if isinstance(info, dict) else "digits"
+    kind = _kind(info)
     if kind == "folder":
         assert isinstance(info, dict)
         expected = int(info["channels"]) * int(np.prod(info["image_size"]))
@@ -208,14 +223,22 @@ def _prepare_dir(path: str | None) -> Path | None:
     return target
 
 
-def _save(digits: dict[int, np.ndarray], paths: list[str], directory: Path) -> None:
-    """Write each 28×28 digit as ``<name>_mnist.png``; repeated names get ``-2``, …"""
+def _save(
+    images: dict[int, np.ndarray], paths: list[str], directory: Path, suffix: str
+) -> None:
+    """Write each prepared image as ``<name><suffix>.png``; repeats get ``-2``, …
+
+    ``(C, H, W)`` images of a folder model are written as grey (one channel)
+    or RGB (three).
+    """
     used: set[str] = set()
-    for i, digit in digits.items():
+    for i, image in images.items():
         stem = Path(paths[i]).stem
-        name, n = f"{stem}_mnist.png", 1
+        name, n = f"{stem}{suffix}.png", 1
         while name in used:
             n += 1
-            name = f"{stem}_mnist-{n}.png"
+            name = f"{stem}{suffix}-{n}.png"
         used.add(name)
-        save_png(digit, directory / name)
+        if image.ndim == 3:  # (C, H, W) -> (H, W) or (H, W, 3)
+            image = image[0] if len(image) == 1 else np.moveaxis(image, 0, -1)
+        save_png(np.ascontiguousarray(image), directory / name)

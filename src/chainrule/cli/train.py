@@ -25,6 +25,7 @@ from chainrule.cli.common import (
     print_plots,
 )
 from chainrule.cli.datasets import (
+    DEFAULT_IMAGE_SIZE,
     TrainingData,
     add_dataset,
     check_folder_flags,
@@ -111,8 +112,7 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--validation-split",
-        type=non_negative_float,
-        default=VALIDATION_SPLIT,
+        type=fraction,
         metavar="FRACTION",
         help=f"the fraction of a folder's images held out for validation when it "
         f"has no val/ folder (default {VALIDATION_SPLIT})",
@@ -169,6 +169,14 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def fraction(text: str) -> float:
+    """A number in [0, 1) (``--validation-split``)."""
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+    return value
+
+
 class StopAfter(Callback):
     """End training after a given epoch, as an interruption would."""
 
@@ -186,8 +194,15 @@ def _start(args: argparse.Namespace) -> tuple[dict[str, Any], Sequential | None]
     overrides = {f: getattr(args, f) for f in RECIPE_FLAGS}
     if args.resume is None:
         preset = get_preset(args.preset)
-        name, _ = parse_dataset(args.dataset)
+        name, path = parse_dataset(args.dataset)
         check_folder_flags(name, args)
+        if name != "folder" and args.validation_split is not None:
+            raise ValueError(
+                f"--validation-split is for folders; {name} holds out "
+                "--validation-size images (default 5000)"
+            )
+        # absolute, so evaluate and --resume find the folder from anywhere
+        dataset = name if path is None else f"folder:{Path(path).resolve()}"
         augment = args.augment
         if augment == "auto":
             augment = DEFAULT_AUGMENTATION[name]
@@ -197,9 +212,13 @@ def _start(args: argparse.Namespace) -> tuple[dict[str, Any], Sequential | None]
             "preset": preset.name,
             "recipe": preset.recipe.replace(**overrides).to_json(),
             "seed": args.seed,
-            "dataset": args.dataset or "mnist",
+            "dataset": dataset,
             "validation_size": args.validation_size,
-            "validation_split": args.validation_split,
+            "validation_split": (
+                VALIDATION_SPLIT
+                if args.validation_split is None
+                else args.validation_split
+            ),
             "image_size": list(args.image_size) if args.image_size else None,
             "channels": args.channels,
             "augment": None if augment == "none" else augment,
@@ -210,7 +229,14 @@ def _start(args: argparse.Namespace) -> tuple[dict[str, Any], Sequential | None]
     changed = [f for f, v in overrides.items() if v is not None and f != "epochs"]
     changed += [
         f
-        for f in ("dataset", "validation_size", "image_size", "channels", "augment")
+        for f in (
+            "dataset",
+            "validation_size",
+            "validation_split",
+            "image_size",
+            "channels",
+            "augment",
+        )
         if getattr(args, f) is not None
     ]
     if changed:
@@ -269,10 +295,28 @@ def _data(settings: dict[str, Any], args: argparse.Namespace) -> TrainingData:
     )
 
 
+def _check_shape(preset: str, recipe: Recipe, settings: dict[str, Any]) -> None:
+    """Refuse, before any data is read, images the preset cannot take."""
+    shape: tuple[int, ...] = (28, 28)
+    if settings["dataset"].startswith("folder:"):
+        size = settings["image_size"] or [DEFAULT_IMAGE_SIZE] * 2
+        shape = (settings["channels"] or 3, *size)
+    try:
+        make_model(preset, recipe=recipe, input_shape=shape, classes=2)
+    except ValueError as exc:
+        size = "x".join(map(str, shape[-2:]))
+        raise ValueError(
+            f"preset {preset} cannot take {size} images ({exc}); choose a larger "
+            "--image-size or another preset"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     settings, model = _start(args)
     preset_name, seed = settings["preset"], settings["seed"]
     recipe = Recipe(**settings["recipe"])
+    if model is None:
+        _check_shape(preset_name, recipe, settings)
     out = check_output_path(args.out or f"{preset_name}.npz")
     if args.checkpoint:
         if Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
@@ -290,6 +334,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             "--patience watches the validation loss: it needs validation images "
             "(--validation-size > 0, --validation-split > 0 or a val/ folder)"
+        )
+    if plots_dir is not None and data.x_test is None and data.x_val is None:
+        raise ValueError(
+            "--plots draws the model's mistakes on test or validation images, and "
+            "this run has neither (give --validation-split > 0 or a test/ folder)"
         )
     if model is None:
         model = make_model(
@@ -324,17 +373,29 @@ def run(args: argparse.Namespace) -> int:
         callbacks.append(
             EarlyStopping(patience=args.patience, restore_best_weights=True)
         )
+    described = {
+        "preset": preset_name,
+        "dataset": data.name,
+        "class_names": data.class_names,
+        "input": data.input,
+    }
     if args.checkpoint:
-        meta = {"run": run_info}
-        callbacks += [
-            ModelCheckpoint(Path(args.checkpoint) / "last.npz", metadata=meta),
-            ModelCheckpoint(
-                Path(args.checkpoint) / "best.npz",
-                monitor="val_accuracy",
-                save_best_only=True,
-                metadata=meta,
-            ),
-        ]
+        # a checkpoint predicts and evaluates like a finished model file
+        meta = {**described, "run": run_info}
+        callbacks.append(
+            ModelCheckpoint(Path(args.checkpoint) / "last.npz", metadata=meta)
+        )
+        if has_validation:
+            callbacks.append(
+                ModelCheckpoint(
+                    Path(args.checkpoint) / "best.npz",
+                    monitor="val_accuracy",
+                    save_best_only=True,
+                    metadata=meta,
+                )
+            )
+        else:
+            print("no validation images: --checkpoint writes last.npz only")
     if args.stop_after:
         callbacks.append(StopAfter(args.stop_after))
     monitor = None
@@ -398,10 +459,7 @@ def run(args: argparse.Namespace) -> int:
             f"epochs, this run {seconds:.1f} s"
         )
     metadata = {
-        "preset": preset_name,
-        "dataset": data.name,
-        "class_names": data.class_names,
-        "input": data.input,
+        **described,
         "run": run_info,
         "training": {"epochs": done, "seed": seed, "seconds": round(seconds, 2)},
         "metrics": metrics,

@@ -169,11 +169,14 @@ def _grey(image: Any) -> Array:
 
 
 def save_png(image: Array, path: str | os.PathLike[str]) -> None:
-    """Write a 2-D uint8 grey image (such as :func:`to_mnist`'s) as a PNG."""
+    """Write a uint8 grey ``(H, W)`` (such as :func:`to_mnist`'s) or RGB
+    ``(H, W, 3)`` image as a PNG."""
     pil = require_pillow()
-    if image.ndim != 2 or image.dtype != np.uint8:
+    colour = image.ndim == 3 and image.shape[-1] == 3
+    if not (image.ndim == 2 or colour) or image.dtype != np.uint8:
         raise ValueError(
-            f"save_png expected a 2-D uint8 image, got {image.dtype} {image.shape}"
+            "save_png expected a uint8 image (H, W) or (H, W, 3), got "
+            f"{image.dtype} {image.shape}"
         )
     buffer = io.BytesIO()
     pil.Image.fromarray(image).save(buffer, format="PNG")

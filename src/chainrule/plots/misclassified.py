@@ -95,7 +95,11 @@ def plot_misclassified(
     axes = fig.subplots(rows, COLUMNS, squeeze=False).ravel()
     low, high = float(images[shown].min()), float(images[shown].max())
     for ax, i in zip(axes, shown, strict=False):
-        ax.imshow(images[i], cmap="gray_r", vmin=low, vmax=high)
+        if images.ndim == 4:  # colour: as photographed, scaled to [0, 1]
+            span = high - low if high > low else 1.0
+            ax.imshow(np.clip((images[i] - low) / span, 0.0, 1.0))
+        else:
+            ax.imshow(images[i], cmap="gray_r", vmin=low, vmax=high)
         caption = f"true {name(truth[i])} → pred {name(pred[i])}"
         if is_probability:
             # rounded down: "100%" only when the model is exactly sure
@@ -142,10 +146,13 @@ def rank_mistakes(
 
 def as_images(x: object, what: str) -> np.ndarray[Any, Any]:
     """``x`` as ``(N, H, W)`` grey images, from ``(N, H, W)``, ``(N, 1, H, W)``
-    or square flat rows ``(N, H·H)``."""
+    or square flat rows ``(N, H·H)``; or as ``(N, H, W, 3)`` colour images,
+    from ``(N, 3, H, W)``."""
     arr = np.asarray(x)
     if arr.ndim == 4 and arr.shape[1] == 1:
         return arr[:, 0]  # (N, 1, H, W) -> (N, H, W)
+    if arr.ndim == 4 and arr.shape[1] == 3:
+        return np.moveaxis(arr, 1, -1)  # (N, 3, H, W) -> (N, H, W, 3)
     if arr.ndim == 2 and math.isqrt(arr.shape[1]) ** 2 == arr.shape[1]:
         side = math.isqrt(arr.shape[1])
         return arr.reshape(len(arr), side, side)  # (N, H·H) -> (N, H, H)
@@ -153,7 +160,7 @@ def as_images(x: object, what: str) -> np.ndarray[Any, Any]:
         return arr
     raise ValueError(
         f"{what}: expected grey images (N, H, W), (N, 1, H, W) or square flat "
-        f"rows (N, H·H), got shape {arr.shape}"
+        f"rows (N, H·H), or colour images (N, 3, H, W), got shape {arr.shape}"
     )
 
 

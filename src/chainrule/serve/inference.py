@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, ops
-from chainrule.imaging import BlankImageError, preprocess
+from chainrule.imaging import BlankImageError, preprocess, preprocess_fashion
 from chainrule.io import load_model, read_header
 from chainrule.layers import (
     BatchNorm,
@@ -137,6 +137,16 @@ class Predictor:
         self.metadata = _metadata(path)
         input_shape = tuple(self.model.input_shape or ())
         output_shape = tuple(self.model.output_shape or ())
+        info = self.metadata.get("input")
+        kind = info.get("kind", "digits") if isinstance(info, dict) else "digits"
+        if kind not in ("digits", "fashion"):
+            raise ValueError(
+                f"{self.name} was trained on {kind} images; the web app draws "
+                f"{SIDE}x{SIDE} grey images (MNIST or Fashion-MNIST models); use "
+                "chainrule predict for it"
+            )
+        # a drawing is prepared as the model's training images were
+        self.prepare = preprocess_fashion if kind == "fashion" else preprocess
         if math.prod(input_shape) != PIXELS:
             raise ValueError(
                 f"{self.name} takes input of shape {input_shape}; the web app needs "
@@ -174,7 +184,7 @@ class Predictor:
         readable image; a blank image is answered with ``"blank": true``.
         """
         try:
-            image = preprocess(data)
+            image = self.prepare(data)
         except BlankImageError as exc:
             return {
                 "blank": True,
