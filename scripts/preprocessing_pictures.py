@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,23 +100,11 @@ def shown(data: bytes) -> np.ndarray:
 
 def small_cnn(x: np.ndarray, y: np.ndarray) -> cr.Sequential:
     """The tests' small CNN, one epoch on all 60,000 digits (about 98%)."""
-    model = cr.Sequential(
-        [
-            cr.Rescaling(1 / 255),
-            cr.Reshape((1, 28, 28)),
-            cr.Conv2D(8, 5, init="he"),
-            cr.ReLU(),
-            cr.MaxPool2D(2),
-            cr.Conv2D(16, 3, init="he"),
-            cr.ReLU(),
-            cr.MaxPool2D(2),
-            cr.Flatten(),
-            cr.Dense(10),
-        ],
-        input_shape=(28, 28),
-        seed=0,
-    )
-    model.compile(cr.CrossEntropy(), cr.Adam(2e-3))
+    # one definition, in the image tests' helpers (tests/photos.py)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from photos import small_cnn as untrained
+
+    model = untrained()
     model.fit(x, y, epochs=1, batch_size=64, seed=0, verbose=0)
     return model
 

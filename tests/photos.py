@@ -79,13 +79,12 @@ def encode(array: np.ndarray, fmt: str = "PNG", mode: str | None = None) -> byte
     return buffer.getvalue()
 
 
-@functools.lru_cache(maxsize=1)
-def digit_model(data_dir: Path) -> cr.Sequential:
-    """A small CNN trained for one epoch on 20,000 MNIST digits (about 97%, 3 s).
+def small_cnn() -> cr.Sequential:
+    """The image tests' small CNN for MNIST digits, compiled, not trained yet.
 
-    Cached, so every test module that needs a model shares one training run.
+    Two convolutions and a dense layer; ``scripts/preprocessing_pictures.py``
+    trains the same one for the pictures of ``docs/images.md``.
     """
-    (x, y), _ = cr.load_mnist(data_dir, download=False)
     model = cr.Sequential(
         [
             cr.Rescaling(1 / 255),
@@ -103,8 +102,19 @@ def digit_model(data_dir: Path) -> cr.Sequential:
         seed=0,
     )
     model.compile(cr.CrossEntropy(), cr.Adam(2e-3))
+    return model
+
+
+@functools.lru_cache(maxsize=1)
+def digit_model(data_dir: Path) -> cr.Sequential:
+    """:func:`small_cnn` trained for one epoch on 20,000 MNIST digits (about 97%, 3 s).
+
+    Cached, so every test module that needs a model shares one training run.
+    """
+    (x, y), _ = cr.load_mnist(data_dir, download=False)
+    model = small_cnn()
     model.fit(x[:20000], y[:20000], epochs=1, batch_size=64, seed=0, verbose=0)
     return model
 
 
-__all__ = ["VARIANTS", "digit_model", "encode", "photo"]
+__all__ = ["VARIANTS", "digit_model", "encode", "photo", "small_cnn"]

@@ -208,7 +208,10 @@ def test_gradcheck_fails_below_rounding_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_gradcheck_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+def test_gradcheck_in_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHAINRULE_DATA", raising=False)  # else MNIST images
     assert main(["gradcheck", "--preset", "tutorial", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "gradient check of preset tutorial on 2 random images (seed 0)" in out
@@ -228,6 +231,17 @@ def test_gradcheck_on_mnist_images_in_process(
     out = capsys.readouterr().out
     assert "on 3 MNIST test images" in out
     assert "gradient check passed" in out
+
+
+def test_gradcheck_on_mnist_images_from_the_environment(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+) -> None:
+    monkeypatch.setenv("CHAINRULE_DATA", str(data_dir))
+    assert main(["gradcheck", "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "gradient check of preset tutorial on 2 MNIST test images (seed 0)" in out
 
 
 # ----------------------------------------------------------------------- errors

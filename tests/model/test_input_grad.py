@@ -104,3 +104,20 @@ def test_a_training_step_equals_the_full_backward(rng: np.random.Generator) -> N
         b.optimizer.step(b.parameters())  # type: ignore[union-attr]
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(pa.data, pb.data)
+
+
+def test_first_trainable_index_follows_build_and_the_layers() -> None:
+    model = Sequential([Rescaling(1 / 255), Flatten(), Dense(4), ReLU(), Dense(3)])
+    assert model.first_trainable_index == 5  # not built: no parameters yet
+    model.build((2, 2))
+    assert model.first_trainable_index == 2
+    assert (cnn().first_trainable_index, first_dense().first_trainable_index) == (2, 0)
+    model.layers[2] = ReLU()  # the cached answer is for other layers
+    assert model.first_trainable_index == 4
+    dense = Dense(4)
+    model.layers.insert(0, dense)  # not built yet, so no parameters
+    assert model.first_trainable_index == 5
+    dense.build((3,))
+    assert model.first_trainable_index == 0
+    del model.layers[0]
+    assert model.first_trainable_index == 4

@@ -6,8 +6,13 @@ import argparse
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
+
+from chainrule.data import load_mnist
+from chainrule.data.mnist import ENV_VAR
+from chainrule.model import Sequential
 from chainrule.presets import PRESETS
 
 
@@ -110,12 +115,68 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_check_options(
+    parser: argparse.ArgumentParser, batch_size: int, seed_help: str | None = None
+) -> None:
+    """``--batch-size``, ``--seed`` and ``--tolerance``, for commands that check
+    the gradients of one batch (``trace``, ``gradcheck``)."""
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
+    parser.add_argument("--seed", type=non_negative_int, default=0, help=seed_help)
+    parser.add_argument(
+        "--tolerance",
+        type=positive_float,
+        default=1e-6,
+        help="largest relative error that passes (default 1e-6)",
+    )
+
+
+class CheckBatch(NamedTuple):
+    """The one batch ``trace`` and ``gradcheck`` run: images, labels, and whence."""
+
+    x: np.ndarray[Any, Any]
+    y: np.ndarray[Any, Any]
+    #: MNIST test images (``False``: random ones)
+    mnist: bool
+
+
+def pick_batch(
+    data_dir: str | None,
+    batch_size: int,
+    model: Sequential,
+    rng: np.random.Generator,
+    *,
+    shuffle: bool,
+) -> CheckBatch:
+    """The batch ``trace`` and ``gradcheck`` run: MNIST test images or random ones.
+
+    MNIST when ``--data-dir`` (``data_dir``) or ``$CHAINRULE_DATA`` is given,
+    found by :func:`load_mnist`'s usual lookup (the directory first, then the
+    variable): ``batch_size`` test images, picked at random with ``rng`` if
+    ``shuffle``, else the first ones. Otherwise random uint8 images of the
+    model's input shape, with random labels of its classes.
+    """
+    if data_dir or os.environ.get(ENV_VAR):
+        _, (x_test, y_test) = load_mnist(data_dir)
+        if shuffle:
+            pick = rng.choice(len(x_test), size=batch_size, replace=False)
+            return CheckBatch(x_test[pick], y_test[pick], mnist=True)
+        return CheckBatch(x_test[:batch_size], y_test[:batch_size], mnist=True)
+    input_shape = model.input_shape or ()
+    x = rng.integers(0, 256, size=(batch_size, *input_shape), dtype=np.uint8)
+    classes = (model.output_shape or (10,))[-1]
+    y = rng.integers(0, max(classes, 2), size=batch_size)
+    return CheckBatch(x, y, mnist=False)
+
+
 __all__ = [
+    "CheckBatch",
+    "add_check_options",
     "add_data_dir",
     "add_plots",
     "add_preset",
     "check_output_path",
     "non_negative_int",
+    "pick_batch",
     "positive_float",
     "positive_int",
     "prepare_plots_dir",

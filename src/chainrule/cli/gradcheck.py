@@ -7,14 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.cli.common import (
-    add_data_dir,
-    add_preset,
-    non_negative_int,
-    positive_float,
-    positive_int,
-)
-from chainrule.data import load_mnist
+from chainrule.cli.common import add_check_options, add_data_dir, add_preset, pick_batch
+from chainrule.data.mnist import ENV_VAR
 from chainrule.gradcheck import gradcheck
 from chainrule.presets import get_preset, make_model
 
@@ -25,17 +19,11 @@ def add_parser(sub: Any) -> None:
         help="check a preset's backpropagation numerically",
         description="Compare each parameter's and the input's analytic gradient with "
         "float64 central differences; exits 1 if any relative error exceeds the "
-        "tolerance. Uses random images, or MNIST test images with --data-dir.",
+        "tolerance. Uses MNIST test images with --data-dir or "
+        f"${ENV_VAR}, random images otherwise.",
     )
     add_preset(parser, "tutorial")
-    parser.add_argument("--batch-size", type=positive_int, default=8)
-    parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument(
-        "--tolerance",
-        type=positive_float,
-        default=1e-6,
-        help="largest relative error that passes (default 1e-6)",
-    )
+    add_check_options(parser, 8)
     add_data_dir(parser)
     parser.set_defaults(run=run)
 
@@ -43,17 +31,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset)
     model = make_model(preset.name, seed=args.seed)
-    if args.data_dir:
-        _, (x_test, y_test) = load_mnist(args.data_dir)
-        x, y = x_test[: args.batch_size], y_test[: args.batch_size]
-        source = "MNIST test images"
-    else:
-        rng = np.random.default_rng(args.seed)
-        x = rng.integers(
-            0, 256, size=(args.batch_size, *preset.input_shape), dtype=np.uint8
-        )
-        y = rng.integers(0, 10, size=args.batch_size)
-        source = "random images"
+    rng = np.random.default_rng(args.seed)
+    x, y, mnist = pick_batch(args.data_dir, args.batch_size, model, rng, shuffle=False)
+    source = "MNIST test images" if mnist else "random images"
     print(
         f"gradient check of preset {preset.name} on {args.batch_size} {source} "
         f"(seed {args.seed})"

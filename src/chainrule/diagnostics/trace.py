@@ -155,11 +155,7 @@ def _symbols(model: Sequential) -> tuple[list[Symbols], int, int]:
             "trace: the model has no Dense or Conv2D layer, so there is nothing "
             "to backpropagate to"
         )
-    stop = next(
-        i
-        for i, layer in enumerate(layers)
-        if layer.starts_level or layer.named_parameters()
-    )
+    stop = min(first, model.first_trainable_index)
     previous = "x" if first == 0 else "input"
     used: set[str] = {previous}
     used_params: set[str] = set()

@@ -74,6 +74,8 @@ class Sequential:
         self.stop_training = False
         #: where the last ``fit`` stands (after each epoch); saved in checkpoints
         self.training_state: TrainingState | None = None
+        #: the layers ``first_trainable_index`` was found for, and the index
+        self._first_trainable: tuple[tuple[Layer, ...], int] | None = None
         if input_shape is not None:
             self.build(input_shape)
 
@@ -132,6 +134,30 @@ class Sequential:
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    @property
+    def first_trainable_index(self) -> int:
+        """Index of the first layer with parameters (``len(layers)`` if none).
+
+        Below it the gradient reaches no parameter: a training step skips that
+        layer's ``dL/dx`` (:meth:`forward` with ``input_grad=False``) and the
+        backprop trace stops there. Layers have their parameters once built, so
+        the index is cached only when every layer is built, together with the
+        layers it was found for: a change to :attr:`layers` (a layer replaced,
+        added or removed) makes it look again. :meth:`forward` asks once per
+        training step; a cached answer costs one tuple comparison.
+        """
+        layers = tuple(self.layers)
+        cached = self._first_trainable
+        if cached is not None and cached[0] == layers:
+            return cached[1]
+        index = next(
+            (i for i, layer in enumerate(layers) if layer.named_parameters()),
+            len(layers),
+        )
+        if all(layer.built for layer in layers):
+            self._first_trainable = (layers, index)
+        return index
+
     def named_buffers(self) -> list[tuple[str, Array]]:
         """``("layers.2.running_mean", array)`` pairs: saved state, not trained."""
         return [
@@ -170,12 +196,7 @@ class Sequential:
         with parameters, which skips its own ``dL/dx`` too, and returns ``None``.
         """
         # the first layer with parameters: below it the gradient reaches nothing
-        stop = 0
-        if not input_grad:
-            stop = next(
-                (i for i, layer in enumerate(self.layers) if layer.named_parameters()),
-                len(self.layers),
-            )
+        stop = 0 if input_grad else self.first_trainable_index
         steps: list[Backward] = []
         for i, layer in enumerate(self.layers):
             layer.input_grad = i != stop or input_grad
