@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from chainrule.model import Callback
 from chainrule.optim.base import Optimizer
 from chainrule.parameter import Parameter
 
@@ -124,12 +129,66 @@ def chainrule_cli(
     )
 
 
+class StopAt(Callback):
+    """Ends training after ``epoch``, as an interruption would."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if epoch >= self.epoch and self.model is not None:
+            self.model.stop_training = True
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a directory without logging each request."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path) -> Iterator[str]:
+    """Serve ``root`` over HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(QuietHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    # a short poll interval makes shutdown() quick
+    serve = functools.partial(httpd.serve_forever, poll_interval=0.05)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def isolate_downloads(tmp_path: Path, monkeypatch: Any) -> Path:
+    """No proxies (only 127.0.0.1 may be contacted), an empty HOME and cache, no
+    ``CHAINRULE_DATA``; returns the chainrule cache folder."""
+    for var in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+    monkeypatch.setenv("no_proxy", "*")
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.delenv("CHAINRULE_DATA", raising=False)
+    return home / ".cache" / "chainrule"
+
+
 __all__: Sequence[str] = [
     "OPTIMIZER_SHAPES",
     "OPTIMIZER_STEPS",
     "OPTIMIZER_TOL",
+    "QuietHandler",
+    "StopAt",
     "chainrule_cli",
     "cli_env",
+    "isolate_downloads",
     "second_step_peak_bytes",
+    "serve_directory",
     "step_with_torch",
 ]

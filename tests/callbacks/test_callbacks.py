@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import torch
+from support import StopAt
 
 import chainrule.io.model_file as model_file
 from chainrule.callbacks import (
@@ -70,19 +71,6 @@ def drive(
         callback.on_epoch_end(epoch, {"loss": 1.0, key: value})
         stopped.append(model.stop_training)
     return stopped
-
-
-class StopAt(Callback):
-    """Ends training after ``epoch``, as an interruption would."""
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch >= self.epoch:
-            assert self.model is not None
-            self.model.stop_training = True
 
 
 class Recorder(Callback):

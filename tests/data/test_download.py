@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import http.server
 import os
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support import isolate_downloads, serve_directory
 
 from chainrule.data import MNIST, DataError, load_mnist
 from chainrule.data.download import download, sha256_file
@@ -46,14 +45,7 @@ def corrupt(data: bytes) -> bytes:
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No proxies (only 127.0.0.1 may be contacted), no real cache, no env data."""
-    for var in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home" / ".cache"))
-    monkeypatch.delenv("CHAINRULE_DATA", raising=False)
-    return tmp_path / "home" / ".cache" / "chainrule" / "mnist"
+    return isolate_downloads(tmp_path, monkeypatch) / "mnist"
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +58,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         packed = (SHARED / "mnist" / f"{n}.gz").read_bytes()
         (root / "good" / f"{n}.gz").write_bytes(packed)
         (root / "bad" / f"{n}.gz").write_bytes(corrupt(packed))
-    handler = functools.partial(QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    # A short poll interval makes shutdown() quick.
-    serve = functools.partial(httpd.serve_forever, poll_interval=0.05)
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serve_directory(root) as url:
+        yield url
 
 
 @pytest.fixture

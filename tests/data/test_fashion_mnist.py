@@ -4,19 +4,17 @@ short training run. Only 127.0.0.1 is contacted."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gzip
 import hashlib
-import http.server
 import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support import isolate_downloads, serve_directory
 
 from chainrule.augment import AUGMENTATIONS
 from chainrule.data import (
@@ -59,23 +57,10 @@ CLASS_NAMES = (
 )
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty HOME and cache, no CHAINRULE_DATA, no proxies."""
-    for var in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.delenv("CHAINRULE_DATA", raising=False)
-    return home / ".cache" / "chainrule" / "fashion-mnist"
+    return isolate_downloads(tmp_path, monkeypatch) / "fashion-mnist"
 
 
 @pytest.fixture
@@ -377,18 +362,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "debian").mkdir()
     for n in NAMES[1::2]:
         (root / "debian" / f"{n}.gz").write_bytes((SYSTEM / f"{n}.gz").read_bytes())
-    handler = functools.partial(QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=functools.partial(httpd.serve_forever, poll_interval=0.05), daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serve_directory(root) as url:
+        yield url
 
 
 def test_a_download_with_the_wrong_gz_hash_is_refused(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import StopAt
 
 import chainrule.callbacks
 from chainrule.callbacks import Callback, ModelCheckpoint
@@ -36,16 +37,6 @@ def saturated() -> Sequential:
     layers = [Dense(8, init="normal"), Sigmoid(), Dense(3)]
     model = Sequential(layers, input_shape=(4,), seed=0)
     return model.compile(CrossEntropy(), SGD(1e-4))
-
-
-class StopAt(Callback):
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch >= self.epoch and self.model is not None:
-            self.model.stop_training = True
 
 
 def fit(model: Sequential, epochs: int, callbacks: list[Callback], **kw: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import StopAt
 
 from chainrule import backend
 from chainrule.augment import AUGMENTATIONS, Augment
@@ -79,19 +80,6 @@ class Recorder:
         self.states.append(rng.bit_generator.state)
         rng.random()  # uses its generator, as a real augment does
         return xb
-
-
-class StopAt(Callback):
-    """Ends training after ``epoch``, as an interruption would."""
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch >= self.epoch:
-            assert self.model is not None
-            self.model.stop_training = True
 
 
 FIT = {"epochs": 3, "batch_size": 32, "verbose": 0}

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import StopAt
 
 from chainrule.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from chainrule.errors import ModelFileError
@@ -33,19 +34,6 @@ except ImportError:  # being written alongside these tests
 
 EPOCHS, BATCH, SPLIT, SEED = 4, 100, 0.1, 11
 N_TRAIN = 2000
-
-
-class StopAt(Callback):
-    """Ends training after ``epoch``, as an interruption would."""
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch >= self.epoch:
-            assert self.model is not None
-            self.model.stop_training = True
 
 
 def optimizer(name: str) -> Optimizer:
