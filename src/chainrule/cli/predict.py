@@ -24,6 +24,7 @@ from chainrule.cli.common import positive_int
 from chainrule.errors import DataError
 from chainrule.imaging import (
     ImageError,
+    input_kind,
     preprocess,
     preprocess_fashion,
     require_pillow,
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         top = top_classes(rows[i], names, args.top) if i in rows else []
         results.append({"file": path, "top": top, "error": errors.get(i)})
     if save_dir is not None:
-        _save(digits, args.images, save_dir, SUFFIXES.get(_kind(info), "_input"))
+        _save(digits, args.images, save_dir, SUFFIXES.get(input_kind(info), "_input"))
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -116,10 +117,6 @@ def run(args: argparse.Namespace) -> int:
 SUFFIXES = {"digits": "_mnist", "fashion": "_fashion", "folder": "_input"}
 
 
-def _kind(info: object) -> str:
-    return str(info.get("kind", "digits")) if isinstance(info, dict) else "digits"
-
-
 def preparer(info: object) -> Callable[[str], np.ndarray]:
     """How the model file's ``input`` says a new image is prepared.
 
@@ -127,7 +124,7 @@ def preparer(info: object) -> Callable[[str], np.ndarray]:
     ``fashion``: Fashion-MNIST's (the article's longer side 28 px, centred);
     ``folder``: decoded, scaled and centre-cropped as the training folder was.
     """
-    kind = _kind(info)
+    kind = input_kind(info)
     if kind == "fashion":
         return preprocess_fashion
     if kind == "folder":
@@ -150,7 +147,7 @@ def preparer(info: object) -> Callable[[str], np.ndarray]:
 def check_input(model: Sequential, info: object) -> None:
     """Refuse a model whose input is not what ``info``'s images are."""
     shape = model.input_shape or ()
-    kind = _kind(info)
+    kind = input_kind(info)
     if kind == "folder":
         assert isinstance(info, dict)
         expected = int(info["channels"]) * int(np.prod(info["image_size"]))

@@ -9,7 +9,12 @@ needs only NumPy; Pillow is imported when a file is read. See ``docs/images.md``
 """
 
 from chainrule.imaging.errors import BlankImageError, ImageError, MissingPillowError
-from chainrule.imaging.fashion import centre_box, preprocess_fashion, to_fashion_mnist
+from chainrule.imaging.fashion import (
+    centre_box,
+    input_kind,
+    preprocess_fashion,
+    to_fashion_mnist,
+)
 from chainrule.imaging.files import (
     FORMATS,
     MAX_PIXELS,
@@ -50,6 +55,7 @@ __all__ = [
     "crop_to_ink",
     "fit_to_box",
     "ink_on_black",
+    "input_kind",
     "load_image",
     "preprocess",
     "preprocess_fashion",

@@ -64,4 +64,11 @@ def preprocess_fashion(source: Source | Array, *, name: str | None = None) -> Ar
     return prepare(source, to_fashion_mnist, name=name)
 
 
-__all__ = ["centre_box", "preprocess_fashion", "to_fashion_mnist"]
+def input_kind(info: object) -> str:
+    """How a model file's ``metadata.input`` says new pictures are prepared:
+    ``"digits"`` (MNIST's way; also for files without it), ``"fashion"`` or
+    ``"folder"``."""
+    return str(info.get("kind", "digits")) if isinstance(info, dict) else "digits"
+
+
+__all__ = ["centre_box", "input_kind", "preprocess_fashion", "to_fashion_mnist"]

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, ops
-from chainrule.imaging import BlankImageError, preprocess, preprocess_fashion
+from chainrule.imaging import (
+    BlankImageError,
+    input_kind,
+    preprocess,
+    preprocess_fashion,
+)
 from chainrule.io import load_model, read_header
 from chainrule.layers import (
     BatchNorm,
@@ -137,8 +142,7 @@ class Predictor:
         self.metadata = _metadata(path)
         input_shape = tuple(self.model.input_shape or ())
         output_shape = tuple(self.model.output_shape or ())
-        info = self.metadata.get("input")
-        kind = info.get("kind", "digits") if isinstance(info, dict) else "digits"
+        kind = input_kind(self.metadata.get("input"))
         if kind not in ("digits", "fashion"):
             raise ValueError(
                 f"{self.name} was trained on {kind} images; the web app draws "
