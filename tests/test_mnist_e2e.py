@@ -48,7 +48,8 @@ def test_mlp_full_recipe_reaches_98_percent(mnist) -> None:  # type: ignore[no-u
 
 
 @pytest.mark.parametrize(
-    ("preset", "epochs", "expected"), [("cnn", 2, 0.945), ("lenet5", 3, 0.945)]
+    ("preset", "epochs", "expected"),
+    [("cnn", 2, 0.945), ("lenet5", 3, 0.945), ("vgg", 1, 0.92)],
 )
 def test_cnn_presets_learn_from_a_subset(  # type: ignore[no-untyped-def]
     mnist, preset: str, epochs: int, expected: float

@@ -41,5 +41,44 @@ def test_bad_recipe_values() -> None:
         make_model("mlp", colour="red")
     with pytest.raises(ValueError, match="label smoothing applies to softmax"):
         make_model("tutorial", label_smoothing=0.1)
-    with pytest.raises(ValueError, match="unknown preset 'vgg'"):
-        get_preset("vgg")
+    with pytest.raises(ValueError, match="unknown preset 'resnet'"):
+        get_preset("resnet")
+
+
+def _kinds(name: str, **kwargs: object) -> list[str]:
+    return [type(layer).__name__ for layer in make_model(name, seed=0, **kwargs).layers]
+
+
+CONV = ["Conv2D", "BatchNorm", "ReLU"]
+HEAD = ["Flatten", "Dropout", "Dense", "ReLU", "Dropout", "Dense"]
+
+
+def test_vgg_stacks_two_3x3_convolutions_before_each_pooling() -> None:
+    model = make_model("vgg", seed=0)
+    block = [*CONV, *CONV, "MaxPool2D"]
+    assert _kinds("vgg") == ["Rescaling", "Reshape", *block, *block, *HEAD]
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert [(c.filters, c.kernel_size) for c in convs] == [
+        (32, (3, 3)),
+        (32, (3, 3)),
+        (64, (3, 3)),
+        (64, (3, 3)),
+    ]
+    assert all(c.padding == "same" and not c.use_bias for c in convs)
+    assert model.layers[-4].units == 128  # the head's hidden layer sees 64x7x7
+    assert model.layers[-4].input_shape == (64 * 7 * 7,)
+
+
+@pytest.mark.parametrize(("name", "per_block"), [("cnn", 4), ("vgg", 7)])
+def test_conv_presets_pool_once_more_per_doubling_past_32_pixels(
+    name: str, per_block: int
+) -> None:
+    small = _kinds(name, input_shape=(3, 32, 32))
+    assert _kinds(name, input_shape=(3, 64, 64)) == [
+        *small[: -len(HEAD)],
+        *small[-len(HEAD) - per_block : -len(HEAD)],
+        *HEAD,
+    ]
+    big = make_model(name, seed=0, input_shape=(3, 128, 96), classes=2)
+    assert big.output_shape == (2,)
+    assert big.layers[-4].input_shape == (64 * 8 * 6,)
