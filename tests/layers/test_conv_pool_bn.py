@@ -39,7 +39,7 @@ from chainrule.layers import (
     Reshape,
 )
 from chainrule.layers.base import layer_from_config
-from chainrule.layers.im2col import col2im, im2col, output_size
+from chainrule.layers.im2col import col2im, col2im_batch_last, im2col, output_size
 
 torch.set_num_threads(1)
 
@@ -271,6 +271,23 @@ def test_col2im_is_the_adjoint_of_im2col(
     assert back.shape == shape
     # <im2col(x), c> == <x, col2im(c)>
     np.testing.assert_allclose(np.vdot(cols, c), np.vdot(x, back), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("shape", "kernel", "stride"), IM2COL_CASES)
+def test_col2im_batch_last_is_col2im_with_the_batch_moved_last(
+    shape: tuple[int, int, int, int], kernel: tuple[int, int], stride: tuple[int, int]
+) -> None:
+    rng = np.random.default_rng(9)
+    n, c, h, w = shape
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = output_size(h, kh, sh), output_size(w, kw, sw)
+    cols = rng.standard_normal((c * kh * kw, n * ho * wo))  # columns (n, p, q)
+    last = cols.reshape(-1, n, ho, wo).transpose(0, 2, 3, 1).reshape(cols.shape)
+    back = col2im_batch_last(last, shape, kernel, stride)
+    assert back.shape == (c, h, w, n)
+    np.testing.assert_allclose(
+        back, col2im(cols, shape, kernel, stride).transpose(1, 2, 3, 0), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize(("shape", "kernel", "stride"), IM2COL_CASES)

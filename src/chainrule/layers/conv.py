@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
-from chainrule.layers.im2col import col2im, im2col, output_size
+from chainrule.layers.im2col import col2im_batch_last, im2col, output_size
 from chainrule.layers.init import check_initializer, weight_and_bias
 from chainrule.layers.notation import Step, Symbols
 from chainrule.parameter import Parameter
@@ -77,7 +77,9 @@ class Conv2D(Layer):
         - ``dL/dcols = W.reshape(F, C·kh·kw)ᵀ · δ`` (one GEMM), and
           ``dL/dx = col2im(dL/dcols)``: ``col2im`` is the transpose of ``im2col``,
           adding every column entry back into the pixel it was copied from; the
-          padding is then cut off.
+          padding is then cut off. (This product and ``col2im`` take ``δ`` with
+          its columns ordered ``(p, q, n)``, the batch last, which makes the
+          adds of ``col2im`` cheaper: ``col2im_batch_last``.)
 
     Memory: the column buffer of a batch is ``C·kh·kw·N·Ho·Wo`` numbers. Up to
     ``max_column_bytes`` it is built once and kept for backward; beyond that the
@@ -201,25 +203,24 @@ class Conv2D(Layer):
             if b is not None:
                 b.grad += dy.sum(axis=(0, 2, 3))
             W2 = W.data.reshape(f, -1)  # (F, C·kh·kw)
-            dpadded = backend.xp().empty(padded.shape if need_dx else 0, dy.dtype)
+            dx = backend.xp().empty(x.shape if need_dx else 0, dy.dtype)
             for start in range(0, n, chunk):
                 part = padded[start : start + chunk]
                 cols = kept if kept is not None else im2col(part, kernel, stride)
-                delta = dy[start : start + chunk].transpose(1, 0, 2, 3).reshape(f, -1)
+                dy_part = dy[start : start + chunk]
+                delta = dy_part.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, nb·Ho·Wo)
                 W.grad += (delta @ cols.T).reshape(W.grad.shape)  # δ·colsᵀ
                 if not need_dx:  # the input is the data: no one needs dL/dx
                     continue
-                dcols = W2.T @ delta  # (C·kh·kw, nb·Ho·Wo)
-                col2im(
-                    dcols,
-                    part.shape,
-                    kernel,
-                    stride,
-                    out=dpadded[start : start + chunk],
-                )
-            if not need_dx:
-                return None
-            return dpadded[:, :, top : top + h, left : left + w]
+                # the same δ with the batch last, (F, Ho·Wo·nb): col2im's adds
+                # then run over whole rows of all images (col2im_batch_last)
+                delta_last = dy_part.transpose(1, 2, 3, 0).reshape(f, -1)
+                dcols = W2.T @ delta_last  # (C·kh·kw, Ho·Wo·nb)
+                dpart = col2im_batch_last(dcols, part.shape, kernel, stride)
+                dx[start : start + chunk] = dpart[
+                    :, top : top + h, left : left + w
+                ].transpose(3, 0, 1, 2)
+            return dx if need_dx else None
 
         return y, backward
 
