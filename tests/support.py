@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from chainrule.model import Callback
 from chainrule.optim.base import Optimizer
 from chainrule.parameter import Parameter
 
@@ -129,18 +128,6 @@ def chainrule_cli(
     )
 
 
-class StopAt(Callback):
-    """Ends training after ``epoch``, as an interruption would."""
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if epoch >= self.epoch and self.model is not None:
-            self.model.stop_training = True
-
-
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     """Serves a directory without logging each request."""
 
@@ -184,7 +171,6 @@ __all__: Sequence[str] = [
     "OPTIMIZER_STEPS",
     "OPTIMIZER_TOL",
     "QuietHandler",
-    "StopAt",
     "chainrule_cli",
     "cli_env",
     "isolate_downloads",

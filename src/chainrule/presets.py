@@ -258,6 +258,17 @@ def _cross_entropy(recipe: Recipe) -> Loss:
     return CrossEntropy(label_smoothing=recipe.label_smoothing)
 
 
+#: the recipe of the convolutional presets ``cnn`` and ``vgg``
+_CNN_RECIPE = Recipe(
+    epochs=10,
+    batch_size=128,
+    lr=0.003,
+    hidden=(128,),
+    optimizer="adam",
+    schedule="onecycle",
+    dropout=0.3,
+)
+
 PRESETS: dict[str, Preset] = {
     "tutorial": Preset(
         name="tutorial",
@@ -359,15 +370,7 @@ PRESETS: dict[str, Preset] = {
         ),
         layers=_cnn,
         loss=_cross_entropy,
-        recipe=Recipe(
-            epochs=10,
-            batch_size=128,
-            lr=0.003,
-            hidden=(128,),
-            optimizer="adam",
-            schedule="onecycle",
-            dropout=0.3,
-        ),
+        recipe=_CNN_RECIPE,
     ),
     "vgg": Preset(
         name="vgg",
@@ -378,15 +381,7 @@ PRESETS: dict[str, Preset] = {
         ),
         layers=_vgg,
         loss=_cross_entropy,
-        recipe=Recipe(
-            epochs=10,
-            batch_size=128,
-            lr=0.003,
-            hidden=(128,),
-            optimizer="adam",
-            schedule="onecycle",
-            dropout=0.3,
-        ),
+        recipe=_CNN_RECIPE,
     ),
 }
 

@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import torch
-from support import StopAt
 
 import chainrule.io.model_file as model_file
 from chainrule.callbacks import (
@@ -29,6 +28,7 @@ from chainrule.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from chainrule.cli.train import StopAfter
 from chainrule.io import load_model
 from chainrule.layers import Dense, Tanh
 from chainrule.losses import MSE, CrossEntropy
@@ -371,7 +371,7 @@ def test_save_best_only_resumes_with_the_same_best(tmp_path: Path) -> None:
         batch_size=16,
         seed=0,
         verbose=0,
-        callbacks=[*callbacks(resumed_dir), StopAt(2)],
+        callbacks=[*callbacks(resumed_dir), StopAfter(2)],
     )
     resumed = load_model(resumed_dir / "best-2.npz")
     assert resumed.training_state is not None
@@ -558,7 +558,9 @@ def test_loggers_after_resume_hold_every_epoch_once(tmp_path: Path) -> None:
         return [CSVLogger(tmp_path / "log.csv"), JSONLogger(tmp_path / "h.json")]
 
     first = fit_logged(
-        tiny_model(), 4, [*loggers(), ModelCheckpoint(tmp_path / "ck.npz"), StopAt(2)]
+        tiny_model(),
+        4,
+        [*loggers(), ModelCheckpoint(tmp_path / "ck.npz"), StopAfter(2)],
     )
     assert first.epoch == [1, 2]
     assert len(read_csv(tmp_path / "log.csv")[1]) == 2

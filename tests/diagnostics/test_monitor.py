@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import StopAt
 
 import chainrule.callbacks
 from chainrule.callbacks import Callback, ModelCheckpoint
+from chainrule.cli.train import StopAfter
 from chainrule.diagnostics import HealthMonitor, HealthThresholds
 from chainrule.io import load_model
 from chainrule.layers import Dense, Dropout, Sigmoid, Tanh
@@ -116,7 +116,7 @@ def test_a_resumed_run_keeps_its_records_and_says_nothing_twice(
         return HealthMonitor(*data(scale=30.0), print_fn=printed.append)
 
     first = monitor()
-    fit(saturated(), 4, [first, ModelCheckpoint(tmp_path / "ck.npz"), StopAt(2)])
+    fit(saturated(), 4, [first, ModelCheckpoint(tmp_path / "ck.npz"), StopAfter(2)])
     assert [r["epoch"] for r in first.records] == [0, 1, 2]
     resumed = monitor()
     fit(load_model(tmp_path / "ck.npz"), 4, [resumed], resume=True)

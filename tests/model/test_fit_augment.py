@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import StopAt
 
 from chainrule import backend
 from chainrule.augment import AUGMENTATIONS, Augment
 from chainrule.callbacks import Callback, ModelCheckpoint
+from chainrule.cli.train import StopAfter
 from chainrule.io import load_model
 from chainrule.layers import Dense, Dropout, Flatten, ReLU, Rescaling
 from chainrule.losses import CrossEntropy
@@ -270,7 +270,7 @@ def test_resume_with_augment_is_bit_identical(tmp_path: Path) -> None:
 
     interrupted = toy_model(dropout=0.3)
     first = resume_fit(
-        interrupted, data, [ModelCheckpoint(tmp_path / "ck.npz"), StopAt(2)]
+        interrupted, data, [ModelCheckpoint(tmp_path / "ck.npz"), StopAfter(2)]
     )
     assert first.epoch == [1, 2]
     resumed = load_model(tmp_path / "ck.npz")

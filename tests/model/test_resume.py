@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import StopAt
 
 from chainrule.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from chainrule.cli.train import StopAfter
 from chainrule.errors import ModelFileError
 from chainrule.io import load_model
 from chainrule.layers import Dense, Dropout, Flatten, ReLU, Rescaling, Tanh
@@ -96,7 +96,9 @@ def test_resume_is_bit_identical(
     assert expected.epoch == [1, 2, 3, 4]
 
     interrupted = mnist_model(name)
-    first = fit(interrupted, subset, [ModelCheckpoint(tmp_path / "ck.npz"), StopAt(2)])
+    first = fit(
+        interrupted, subset, [ModelCheckpoint(tmp_path / "ck.npz"), StopAfter(2)]
+    )
     assert first.epoch == [1, 2]
 
     resumed = load_model(tmp_path / "ck.npz")
