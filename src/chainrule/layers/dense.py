@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, validate
+from chainrule.blas import matmul
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.init import check_initializer, weight_and_bias
 from chainrule.layers.notation import Step, Symbols
@@ -83,7 +84,7 @@ class Dense(Layer):
         W, b = self.W, self.b
         if W is None:
             raise RuntimeError(f"{self!r} is not built: call build(input_shape) first")
-        y = x @ W.data
+        y = matmul(x, W.data)  # x @ W (on one BLAS thread when small)
         if b is not None:
             y += b.data
         if not training:
@@ -91,12 +92,12 @@ class Dense(Layer):
         need_dx = self.input_grad
 
         def backward(dy: Array) -> Array | None:
-            W.grad += x.T @ dy  # (F, N) @ (N, U) -> (F, U)
+            W.grad += matmul(x.T, dy)  # (F, N) @ (N, U) -> (F, U)
             if b is not None:
                 b.grad += dy.sum(axis=0)
             if not need_dx:  # the input is the data: no one needs dL/dx
                 return None
-            return dy @ W.data.T  # (N, U) @ (U, F) -> (N, F)
+            return matmul(dy, W.data.T)  # (N, U) @ (U, F) -> (N, F)
 
         return y, backward
 
