@@ -497,10 +497,12 @@ def test_every_preset_runs_on_digits_and_photos(name: str) -> None:
 def test_preset_choices() -> None:
     assert set(AUGMENTATIONS) == {"none", "digits", "elastic", "fashion", "natural"}
     assert set(DEFAULT_AUGMENTATION.values()) <= set(AUGMENTATIONS)
-    # digits and clothes keep their class: never mirrored digits; flips are for
-    # the symmetric data sets
-    for name in ("digits", "elastic"):
+    # digits and clothes keep their class: never mirrored digits, and no
+    # mirrored Fashion-MNIST either (its shoes all point one way); flips are
+    # for photographs
+    for name in ("digits", "elastic", "fashion"):
         assert AUGMENTATIONS[name].flip == 0
+    assert AUGMENTATIONS["natural"].flip == 0.5
     assert AUGMENTATIONS["elastic"].elastic_alpha == 34.0
     assert AUGMENTATIONS["elastic"].elastic_sigma == 4.0
 
