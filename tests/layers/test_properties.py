@@ -153,7 +153,6 @@ def test_sigmoid_at_the_ends_of_the_float_range(dtype: Any) -> None:
     np.testing.assert_array_equal(y, [[1, 0, 1, 0, 1, 0, 0.5]])
 
 
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sigmoid_keeps_relative_precision_in_the_lower_tail(dtype: Any) -> None:
     # σ(x) ≈ e^x for very negative x: a form like 0.5·(1 + tanh(x/2)) would
@@ -163,6 +162,7 @@ def test_sigmoid_keeps_relative_precision_in_the_lower_tail(dtype: Any) -> None:
     y, _ = Sigmoid()(x.astype(dtype))
     assert (y[0, :3] > 0).all()
     np.testing.assert_allclose(y, exact, rtol=4 * np.finfo(dtype).eps)
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @SETTINGS
