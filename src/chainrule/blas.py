@@ -68,22 +68,26 @@ class _ThreadControl:
 
 
 def _openblas_paths() -> list[str]:
-    """Files of the OpenBLAS this process has loaded (NumPy's, normally)."""
+    """Files of OpenBLAS libraries, NumPy's own first.
+
+    NumPy's wheels keep theirs beside the package; a NumPy built against a
+    system OpenBLAS is found among the libraries this process has mapped
+    (Linux). Another package's OpenBLAS comes later, and would only make
+    ``matmul`` hold the wrong library's threads: no gain, no harm.
+    """
     paths: list[str] = []
+    numpy_dir = os.path.dirname(np.__file__)
+    for folder in ("../numpy.libs", ".libs", ".dylibs"):
+        paths += sorted(glob.glob(os.path.join(numpy_dir, folder, "*openblas*")))
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             for line in maps:
                 path = line.split(maxsplit=5)[-1].strip()
-                if "openblas" in os.path.basename(path).lower() and path not in paths:
+                if "openblas" in os.path.basename(path).lower():
                     paths.append(path)
-    except OSError:  # not Linux: look where NumPy's wheels keep their libraries
+    except OSError:  # not Linux
         pass
-    numpy_dir = os.path.dirname(np.__file__)
-    for folder in ("../numpy.libs", ".libs", ".dylibs"):
-        for path in sorted(glob.glob(os.path.join(numpy_dir, folder, "*openblas*"))):
-            if path not in paths:
-                paths.append(path)
-    return paths
+    return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 
 _control: _ThreadControl | None = None
