@@ -11,8 +11,9 @@ CNN gain from the second core and keep it.
 
 So :func:`matmul` runs a product of fewer than :data:`SMALL_PRODUCT`
 multiply-adds with OpenBLAS held to one thread, through OpenBLAS's own
-``openblas_set_num_threads`` in the library NumPy loaded (found the way
-threadpoolctl finds it), and gives the thread count back afterwards. With
+``openblas_set_num_threads`` in the library NumPy loaded (beside NumPy in
+its wheels, else among the libraries the process has mapped), and gives the
+thread count back afterwards. With
 another BLAS (MKL, Accelerate) or CuPy arrays it is plain ``a @ b``.
 
 Concurrent calls from several Python threads are safe: the count is lowered
