@@ -101,11 +101,23 @@ def asarray(x: Any, dtype: DTypeLike | None = None) -> Array:
     return _xp.asarray(x, dtype=_dtype if dtype is None else dtype)
 
 
+def may_share_memory(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` might be views of one buffer (``False`` proves not).
+
+    A bounds check, not an exact test; arrays of two array modules (a host
+    array and its GPU copy) never share memory.
+    """
+    if type(a) is not type(b):
+        return False
+    return bool(_xp.may_share_memory(a, b))
+
+
 __all__ = [
     "as_float_dtype",
     "asarray",
     "backend_name",
     "default_dtype",
+    "may_share_memory",
     "precision",
     "set_backend",
     "set_default_dtype",

@@ -90,9 +90,12 @@ class ReLU(Layer):
     trace_letter = "a"
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
-        y = backend.xp().maximum(x, 0)
+        xp = backend.xp()
         if not training:
-            return y, no_backward
+            return xp.maximum(
+                x, 0, out=x if self.overwrite_input else None
+            ), no_backward
+        y = xp.maximum(x, 0)
         mask = x > 0
 
         def backward(dy: Array) -> Array:

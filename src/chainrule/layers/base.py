@@ -47,6 +47,13 @@ class Layer:
     #: nobody needs, so ``Dense`` and ``Conv2D`` skip that matrix product and
     #: their backward returns ``None``. Every other call computes ``dx``.
     input_grad: bool = True
+    #: whether the next forward pass may write its output over its input.
+    #: ``Sequential`` turns it on, for one inference call, when the input is an
+    #: array nobody else holds: the model's own converted copy of a batch or an
+    #: earlier layer's output (inference keeps nothing for a backward). Layers
+    #: whose output has the input's shape and dtype (``ReLU``, ``Rescaling``,
+    #: ``BatchNorm``) then skip allocating it. Off in every other call.
+    overwrite_input: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

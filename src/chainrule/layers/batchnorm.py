@@ -95,7 +95,9 @@ class BatchNorm(Layer):
         if not training:
             inv = 1 / xp.sqrt(rv + eps)
             scale = gamma.data * inv
-            y = x3 * scale[:, None]
+            y = xp.multiply(
+                x3, scale[:, None], out=x3 if self.overwrite_input else None
+            )
             y += (beta.data - rm * scale)[:, None]
             return y.reshape(shape), no_backward
         count = n * per_sample  # M: values per feature in the batch

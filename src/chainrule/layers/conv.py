@@ -182,17 +182,20 @@ class Conv2D(Layer):
         n = x.shape[0]
         padded = pad_images(x, self.pads)
         chunk = self._chunk(x.dtype.itemsize)
-        y = backend.xp().empty((n, f, ho, wo), dtype=x.dtype)
+        xp = backend.xp()
+        y = xp.empty((n, f, ho, wo), dtype=x.dtype)
         kept: Array | None = None
         for start in range(0, n, chunk):
             part = padded[start : start + chunk]
             cols = im2col(part, kernel, stride)  # (C·kh·kw, nb·Ho·Wo)
             out = W.data.reshape(f, -1) @ cols  # (F, nb·Ho·Wo)
-            y[start : start + chunk] = out.reshape(f, -1, ho, wo).transpose(1, 0, 2, 3)
+            images = out.reshape(f, -1, ho, wo).transpose(1, 0, 2, 3)
+            if b is None:
+                y[start : start + chunk] = images
+            else:  # the bias is added on the way into y: one pass, not two
+                xp.add(images, b.data[:, None, None], out=y[start : start + chunk])
             if chunk >= n:
                 kept = cols
-        if b is not None:
-            y += b.data[:, None, None]
         if not training:
             return y, no_backward
         top, _, left, _ = self.pads

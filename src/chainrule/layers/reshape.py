@@ -6,7 +6,7 @@ import math
 import numbers
 from typing import Any
 
-from chainrule import validate
+from chainrule import backend, validate
 from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.notation import Step, Symbols
 from chainrule.types import Array, Backward, Shape
@@ -131,7 +131,8 @@ class Rescaling(Layer):
         self.offset = validate.real("Rescaling", "offset", offset)
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
-        y = x * x.dtype.type(self.scale)
+        out = x if self.overwrite_input else None
+        y = backend.xp().multiply(x, x.dtype.type(self.scale), out=out)
         if self.offset:
             y += x.dtype.type(self.offset)
         if not training:

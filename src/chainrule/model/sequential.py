@@ -186,7 +186,11 @@ class Sequential:
 
     # ------------------------------------------------------------------ running
     def forward(
-        self, x: Array, training: bool = True, input_grad: bool = True
+        self,
+        x: Array,
+        training: bool = True,
+        input_grad: bool = True,
+        owns_input: bool = False,
     ) -> tuple[Array, Backward]:
         """Run every layer on a float batch; return logits and the model's backward.
 
@@ -194,16 +198,27 @@ class Sequential:
         :meth:`__call__` for checked input). The backward returns ``dL/dx``;
         with ``input_grad=False`` (a training step) it stops at the first layer
         with parameters, which skips its own ``dL/dx`` too, and returns ``None``.
+
+        In inference (``training=False``) a layer may write its output over an
+        input nobody else holds (:attr:`Layer.overwrite_input`): any earlier
+        layer's output that is not a view of ``x``, and ``x`` itself only with
+        ``owns_input=True`` (the caller's own copy, which it gives up).
         """
         # the first layer with parameters: below it the gradient reaches nothing
         stop = 0 if input_grad else self.first_trainable_index
         steps: list[Backward] = []
+        source = x
         for i, layer in enumerate(self.layers):
             layer.input_grad = i != stop or input_grad
+            if not training:  # nothing is kept for a backward: outputs are free
+                layer.overwrite_input = owns_input or not backend.may_share_memory(
+                    x, source
+                )
             try:
                 x, layer_backward = layer.forward(x, training)
             finally:
                 layer.input_grad = True
+                layer.overwrite_input = False
             steps.append(layer_backward)
 
         def backward(dy: Array) -> Array | None:
@@ -246,12 +261,18 @@ class Sequential:
         batch_size = validate.integer("predict", "batch_size", batch_size)
         self._check_shape(arr)
         outputs = [
-            backend.to_numpy(
-                self.forward(backend.asarray(arr[idx], self.dtype), False)[0]
-            )
+            backend.to_numpy(self._infer(arr[idx]))
             for idx in batches(len(arr), batch_size, None)
         ]
         return np.concatenate(outputs)
+
+    def _infer(self, part: np.ndarray[Any, Any]) -> Array:
+        """Logits of one checked batch of samples, in inference mode."""
+        batch = backend.asarray(part, self.dtype)
+        # a converted copy (uint8 pixels, another float type, a GPU copy) is
+        # ours to write over; the caller's own float array is not
+        owned = not backend.may_share_memory(batch, part)
+        return self.forward(batch, False, owns_input=owned)[0]
 
     def predict(self, x: object, batch_size: int = 1000) -> np.ndarray[Any, Any]:
         """Predictions for every sample: probabilities for classification losses.
@@ -281,7 +302,7 @@ class Sequential:
         loss.check_targets(target, output_shape)
         totals = Totals(loss.reduction, output_shape)
         for idx in batches(len(arr), batch_size, None):
-            logits, _ = self.forward(backend.asarray(arr[idx], self.dtype), False)
+            logits = self._infer(arr[idx])
             yb = backend.xp().asarray(target[idx])
             value, _ = loss(logits, yb)
             totals.add(value, logits, yb)
