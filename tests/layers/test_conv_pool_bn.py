@@ -786,6 +786,36 @@ def test_chunked_conv2d_equals_unchunked(
     assert_same_results(chunked, torch_conv(layer, x, dy), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("per_chunk", [1, 3, 7])
+def test_inference_goes_in_chunks_of_its_own_budget(
+    monkeypatch: pytest.MonkeyPatch, dtype: Any, per_chunk: int
+) -> None:
+    """Inference keeps no columns: it uses the small, cache-sized budget."""
+    rng = np.random.default_rng(16)
+    n, shape = 7, (2, 6, 7)
+    layer = built(Conv2D(3, 3, padding=1, bias_init="normal"), shape, dtype)
+    assert isinstance(layer, Conv2D)
+    x = rng.standard_normal((n, *shape)).astype(dtype)
+    calls = count_im2col(monkeypatch)
+    expected, _ = layer.forward(x, True)  # one buffer, under max_column_bytes
+    assert calls == [n]
+    per_sample = 2 * 3 * 3 * 6 * 7 * np.dtype(dtype).itemsize
+    monkeypatch.setattr(Conv2D, "inference_column_bytes", per_chunk * per_sample + 1)
+    assert layer._chunk(np.dtype(dtype).itemsize, training=False) == per_chunk
+    assert layer._chunk(np.dtype(dtype).itemsize, training=True) >= n
+    calls.clear()
+    y, _ = layer.forward(x, False)
+    assert calls == [per_chunk] * (n // per_chunk) + (
+        [n % per_chunk] if n % per_chunk else []
+    )
+    assert y.dtype == dtype
+    assert_close(y, expected, dtype)  # products of other sizes: equal to rounding
+    # the inference budget never raises the training one
+    monkeypatch.setattr(Conv2D, "max_column_bytes", per_sample + 1)
+    assert layer._chunk(np.dtype(dtype).itemsize, training=False) == 1
+
+
 def test_chunk_budget_smaller_than_one_sample_still_works(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -84,13 +84,18 @@ class Conv2D(Layer):
     Memory: the column buffer of a batch is ``C·kh·kw·N·Ho·Wo`` numbers. Up to
     ``max_column_bytes`` it is built once and kept for backward; beyond that the
     batch is processed in chunks that fit, and backward rebuilds each chunk's
-    columns rather than keeping them all.
+    columns rather than keeping them all. Inference keeps nothing for a
+    backward, so it goes in chunks of at most ``inference_column_bytes``: a
+    buffer that stays in the processor's cache between ``im2col`` writing it
+    and the product reading it.
     """
 
     trace_letter = "z"
     starts_level = True
     #: the most bytes one column buffer may take (see "Memory" above)
     max_column_bytes: int = 128 << 20
+    #: the most bytes one column buffer may take in inference (see "Memory")
+    inference_column_bytes: int = 8 << 20
 
     def __init__(
         self,
@@ -181,7 +186,7 @@ class Conv2D(Layer):
         f, ho, wo = self.output_shape
         n = x.shape[0]
         padded = pad_images(x, self.pads)
-        chunk = self._chunk(x.dtype.itemsize)
+        chunk = self._chunk(x.dtype.itemsize, training)
         xp = backend.xp()
         y = xp.empty((n, f, ho, wo), dtype=x.dtype)
         kept: Array | None = None
@@ -227,12 +232,16 @@ class Conv2D(Layer):
 
         return y, backward
 
-    def _chunk(self, itemsize: int) -> int:
-        """Samples per column buffer, so that it stays under ``max_column_bytes``."""
+    def _chunk(self, itemsize: int, training: bool = True) -> int:
+        """Samples per column buffer, so that it stays under ``max_column_bytes``
+        (and ``inference_column_bytes`` in inference)."""
         assert self.input_shape is not None and self.output_shape is not None
         rows = self.input_shape[0] * self.kernel_size[0] * self.kernel_size[1]
         per_sample = rows * self.output_shape[1] * self.output_shape[2] * itemsize
-        return max(1, int(self.max_column_bytes) // per_sample)
+        budget = int(self.max_column_bytes)
+        if not training:
+            budget = min(budget, int(self.inference_column_bytes))
+        return max(1, budget // per_sample)
 
     def describe(self, s: Symbols) -> Step:
         W = s.param("W")
