@@ -28,6 +28,8 @@ import ctypes
 import glob
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -109,6 +111,42 @@ def single_thread_available() -> bool:
     return _thread_control().set is not None
 
 
+def threads() -> int:
+    """OpenBLAS's thread count outside :func:`one_thread` (1 where unknown)."""
+    control = _thread_control()
+    if control.get is None:
+        return 1
+    with _lock:
+        return max(1, _saved if _running else int(control.get()))
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Hold OpenBLAS to one thread for the block (nothing where it is absent).
+
+    Blocks may overlap, in one Python thread or several: the count is lowered
+    when the first begins and given back when the last one ends.
+    """
+    control = _thread_control()
+    if control.set is None:
+        yield
+        return
+    global _running, _saved
+    with _lock:
+        if _running == 0:
+            _saved = control.get()
+            if _saved > 1:
+                control.set(1)
+        _running += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _running -= 1
+            if _running == 0 and _saved > 1:
+                control.set(_saved)
+
+
 def matmul(a: Array, b: Array) -> Array:
     """``a @ b`` for 2-D arrays; one BLAS thread when it is a small product."""
     if (
@@ -118,23 +156,14 @@ def matmul(a: Array, b: Array) -> Array:
         or a.shape[0] * a.shape[1] * b.shape[1] >= SMALL_PRODUCT
     ):
         return a @ b
-    control = _thread_control()
-    if control.set is None:
+    with one_thread():
         return a @ b
-    global _running, _saved
-    with _lock:
-        if _running == 0:
-            _saved = control.get()
-            if _saved > 1:
-                control.set(1)
-        _running += 1
-    try:
-        return a @ b
-    finally:
-        with _lock:
-            _running -= 1
-            if _running == 0 and _saved > 1:
-                control.set(_saved)
 
 
-__all__ = ["SMALL_PRODUCT", "matmul", "single_thread_available"]
+__all__ = [
+    "SMALL_PRODUCT",
+    "matmul",
+    "one_thread",
+    "single_thread_available",
+    "threads",
+]

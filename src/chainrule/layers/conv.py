@@ -11,6 +11,7 @@ from chainrule.layers.base import Layer, no_backward
 from chainrule.layers.im2col import col2im_batch_last, im2col, output_size
 from chainrule.layers.init import check_initializer, weight_and_bias
 from chainrule.layers.notation import Step, Symbols
+from chainrule.parallel import map_chunks
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, Shape
 
@@ -87,7 +88,8 @@ class Conv2D(Layer):
     columns rather than keeping them all. Inference keeps nothing for a
     backward, so it goes in chunks of at most ``inference_column_bytes``: a
     buffer that stays in the processor's cache between ``im2col`` writing it
-    and the product reading it.
+    and the product reading it. Those chunks run side by side on the cores,
+    each product on one BLAS thread (:func:`chainrule.parallel.map_chunks`).
     """
 
     trace_letter = "z"
@@ -189,20 +191,27 @@ class Conv2D(Layer):
         chunk = self._chunk(x.dtype.itemsize, training)
         xp = backend.xp()
         y = xp.empty((n, f, ho, wo), dtype=x.dtype)
-        kept: Array | None = None
-        for start in range(0, n, chunk):
-            part = padded[start : start + chunk]
-            cols = im2col(part, kernel, stride)  # (C·kh·kw, nb·Ho·Wo)
+
+        def convolve(start: int) -> Array:
+            """``y`` of the chunk from ``start``; returns its columns."""
+            cols = im2col(padded[start : start + chunk], kernel, stride)
             out = W.data.reshape(f, -1) @ cols  # (F, nb·Ho·Wo)
             images = out.reshape(f, -1, ho, wo).transpose(1, 0, 2, 3)
             if b is None:
                 y[start : start + chunk] = images
             else:  # the bias is added on the way into y: one pass, not two
                 xp.add(images, b.data[:, None, None], out=y[start : start + chunk])
+            return cols  # (C·kh·kw, nb·Ho·Wo)
+
+        starts = range(0, n, chunk)
+        if not training:  # chunks side by side, one BLAS thread each
+            map_chunks(convolve, starts)
+            return y, no_backward
+        kept: Array | None = None
+        for start in starts:
+            cols = convolve(start)
             if chunk >= n:
                 kept = cols
-        if not training:
-            return y, no_backward
         top, _, left, _ = self.pads
         h, w = x.shape[2], x.shape[3]
         need_dx = self.input_grad
