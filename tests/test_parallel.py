@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,14 +65,60 @@ def test_chunks_run_side_by_side_on_one_blas_thread(fake: FakeControl) -> None:
     assert fake.calls == [1, 2] and fake.threads == 2  # the count given back
 
 
-def test_an_exception_in_a_chunk_reaches_the_caller(fake: FakeControl) -> None:
+def test_an_exception_reaches_the_caller_after_every_chunk_ended(
+    fake: FakeControl,
+) -> None:
+    ended: list[int] = []
+
     def work(i: int) -> int:
-        if i == 3:
-            raise ValueError("chunk 3 failed")
+        if i in (0, 3):
+            raise ValueError(f"chunk {i} failed")
+        time.sleep(0.05)  # still running when chunk 0 fails
+        ended.append(i)
         return i
 
-    with pytest.raises(ValueError, match="chunk 3 failed"):
+    with pytest.raises(ValueError, match="chunk 0 failed"):  # the earliest chunk
         parallel.map_chunks(work, range(6))
+    assert sorted(ended) == [1, 2, 4, 5]
+    assert fake.threads == 2  # given back only after all of them
+
+
+def run_with_timeout(fn: Any, seconds: float = 30) -> Any:
+    """``fn()`` in a daemon thread: a hang fails the test instead of the run."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "hung"
+    return out[0]
+
+
+def test_map_chunks_inside_a_chunk_is_a_plain_loop(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeControl
+) -> None:
+    monkeypatch.setattr(parallel, "_pools", {})  # a hang must not keep the pool
+    inner_names: list[str] = []
+
+    def inner(i: int) -> int:
+        inner_names.append(threading.current_thread().name)
+        return i
+
+    def outer(i: int) -> int:
+        return sum(parallel.map_chunks(inner, [i, i, i]))
+
+    assert run_with_timeout(lambda: parallel.map_chunks(outer, [1, 2])) == [3, 6]
+    assert all(name.startswith("chainrule") for name in inner_names)
+
+
+def test_a_plain_loop_when_no_thread_can_start(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeControl
+) -> None:
+    class ShutDown:
+        def submit(self, *args: Any) -> Any:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(parallel, "_pool", lambda size: ShutDown())
+    assert parallel.map_chunks(lambda i: i * 2, [1, 2, 3]) == [2, 4, 6]
     assert fake.threads == 2
 
 
@@ -102,15 +150,16 @@ def test_one_chunk_runs_in_the_calling_thread(fake: FakeControl) -> None:
     assert fake.calls == []  # the BLAS keeps its threads for the one chunk
 
 
+@pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv_inference_side_by_side_equals_one_chunk_after_another(
-    monkeypatch: pytest.MonkeyPatch, fake: FakeControl, dtype: Any
+    monkeypatch: pytest.MonkeyPatch, fake: FakeControl, dtype: Any, use_bias: bool
 ) -> None:
     rng = np.random.default_rng(3)
-    layer = Conv2D(5, 3, padding="same", bias_init="normal")
+    layer = Conv2D(5, 3, padding="same", use_bias=use_bias, bias_init="normal")
     layer.build((2, 9, 8), rng)
-    layer.W.data = layer.W.data.astype(dtype)  # type: ignore[union-attr]
-    layer.b.data = layer.b.data.astype(dtype)  # type: ignore[union-attr]
+    for param in layer.parameters():
+        param.data = param.data.astype(dtype)
     x = rng.standard_normal((11, 2, 9, 8)).astype(dtype)
     per_sample = 2 * 3 * 3 * 9 * 8 * np.dtype(dtype).itemsize
     monkeypatch.setattr(Conv2D, "inference_column_bytes", 3 * per_sample)
@@ -132,7 +181,6 @@ def test_conv_inference_side_by_side_equals_one_chunk_after_another(
 
 def test_a_forked_child_gets_pools_of_its_own(fake: FakeControl) -> None:
     """The parent's pool threads do not exist after fork: no hang in the child."""
-    multiprocessing = pytest.importorskip("multiprocessing")
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork here")
     parallel.map_chunks(lambda i: i, [0, 1])  # the parent has a pool now
@@ -142,7 +190,9 @@ def test_a_forked_child_gets_pools_of_its_own(fake: FakeControl) -> None:
         raise SystemExit(0 if ok else 1)
 
     process = multiprocessing.get_context("fork").Process(target=child)
-    process.start()
+    with warnings.catch_warnings():  # Python 3.12+ warns of fork with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        process.start()
     process.join(timeout=60)
     alive = process.is_alive()
     if alive:

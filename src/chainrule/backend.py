@@ -104,10 +104,10 @@ def asarray(x: Any, dtype: DTypeLike | None = None) -> Array:
 def may_share_memory(a: Any, b: Any) -> bool:
     """Whether ``a`` and ``b`` might be views of one buffer (``False`` proves not).
 
-    A bounds check, not an exact test; arrays of two array modules (a host
-    array and its GPU copy) never share memory.
+    A bounds check, not an exact test; an array of the active module never
+    shares memory with one of another (a host array and its GPU copy).
     """
-    if type(a) is not type(b):
+    if not (isinstance(a, _xp.ndarray) and isinstance(b, _xp.ndarray)):
         return False
     return bool(_xp.may_share_memory(a, b))
 

@@ -99,6 +99,21 @@ _running = 0  # small products in flight
 _saved = 1  # the thread count to give back when the last one ends
 
 
+def _after_fork_in_child() -> None:
+    """A fork inside another thread's :func:`one_thread` block leaves the child
+    with OpenBLAS held to one thread and, perhaps, the lock held: give both back."""
+    global _lock, _running
+    _lock = threading.Lock()
+    if _running:
+        _running = 0
+        if _control is not None and _control.set is not None and _saved > 1:
+            _control.set(_saved)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _thread_control() -> _ThreadControl:
     global _control
     if _control is None:

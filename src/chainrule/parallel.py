@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from chainrule import backend, blas
@@ -30,6 +30,8 @@ R = TypeVar("R")
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
+#: ``inside`` is true in the pools' own threads
+_worker = threading.local()
 
 
 def _forget_pools() -> None:
@@ -45,7 +47,11 @@ if hasattr(os, "register_at_fork"):  # not on Windows
 
 def workers() -> int:
     """How many chunks :func:`map_chunks` runs at once here."""
-    if backend.backend_name() != "numpy" or not blas.single_thread_available():
+    if (
+        backend.backend_name() != "numpy"
+        or getattr(_worker, "inside", False)  # a chunk's own work: no nesting
+        or not blas.single_thread_available()
+    ):
         return 1
     return blas.threads()
 
@@ -54,23 +60,37 @@ def _pool(size: int) -> ThreadPoolExecutor:
     with _pools_lock:
         pool = _pools.get(size)
         if pool is None:
-            pool = ThreadPoolExecutor(size, thread_name_prefix="chainrule")
+            pool = ThreadPoolExecutor(
+                size, thread_name_prefix="chainrule", initializer=_mark_worker
+            )
             _pools[size] = pool
         return pool
+
+
+def _mark_worker() -> None:
+    _worker.inside = True
 
 
 def map_chunks(fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
     """``[fn(c) for c in chunks]``, run side by side when that can help.
 
     ``fn`` must touch only what its own chunk owns (its slice of an output,
-    say); the results come back in the order of ``chunks``, and the first
-    exception raised by any chunk is raised here.
+    say). The results come back in the order of ``chunks``. Every chunk has
+    ended when this returns or raises; if chunks raised, the exception of the
+    earliest of them (in the order of ``chunks``) is raised here. Called from
+    inside a chunk, or once the interpreter is shutting down, it is a plain
+    loop.
     """
     size = min(workers(), len(chunks))
     if size <= 1:
         return [fn(chunk) for chunk in chunks]
     with blas.one_thread():
-        return list(_pool(size).map(fn, chunks))
+        try:
+            futures = [_pool(size).submit(fn, chunk) for chunk in chunks]
+        except RuntimeError:  # no new threads at interpreter shutdown
+            return [fn(chunk) for chunk in chunks]
+        wait(futures)  # all of them, even after one has failed
+    return [future.result() for future in futures]
 
 
 __all__ = ["map_chunks", "workers"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
+from chainrule import backend
 from chainrule.layers import (
     BatchNorm,
     Conv2D,
@@ -151,3 +155,63 @@ def test_layers_write_in_place_only_when_allowed(
         layer.overwrite_input = False
     assert np.shares_memory(y_inplace, x)  # allowed: no new array
     np.testing.assert_array_equal(y_inplace, y)
+
+
+def test_the_permission_belongs_to_one_thread() -> None:
+    layer = ReLU()
+    layer.overwrite_input = True
+    try:
+        seen: list[bool] = []
+        thread = threading.Thread(target=lambda: seen.append(layer.overwrite_input))
+        thread.start()
+        thread.join()
+        assert layer.overwrite_input and seen == [False]
+    finally:
+        layer.overwrite_input = False
+
+
+def test_threads_sharing_a_model_never_write_the_callers_array(
+    rng: np.random.Generator,
+) -> None:
+    """Thread B (the caller's floats) starts; thread A (uint8, its own copy) gets
+    its permission while B waits inside the same layer: B must not use it."""
+
+    class Slow(Rescaling):
+        def forward(self, x, training):  # type: ignore[no-untyped-def]
+            time.sleep(0.05)
+            return super().forward(x, training)
+
+    model = Sequential([Slow(2.0), Dense(3)], input_shape=(4,), seed=0)
+    floats = np.ones((2, 4), dtype=np.float32)
+    pixels = np.ones((2, 4), dtype=np.uint8)
+    b = threading.Thread(target=model.predict_logits, args=(floats,))
+    a = threading.Thread(target=model.predict_logits, args=(pixels,))
+    b.start()
+    time.sleep(0.01)
+    a.start()
+    a.join()
+    b.join()
+    np.testing.assert_array_equal(floats, 1.0)
+
+
+def test_batch_norm_in_place_keeps_the_dtype_of_the_product(
+    rng: np.random.Generator,
+) -> None:
+    layer = BatchNorm()
+    layer.build((3,))
+    layer.running_var = layer.running_var.astype(np.float64)  # type: ignore[union-attr]
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    expected, _ = layer.forward(x.copy(), False)
+    layer.overwrite_input = True
+    try:
+        y, _ = layer.forward(x, False)
+    finally:
+        layer.overwrite_input = False
+    assert y.dtype == expected.dtype == np.float64
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_a_view_of_a_memory_map_shares_its_memory(tmp_path: Any) -> None:
+    mapped = np.memmap(tmp_path / "x.bin", dtype=np.float32, mode="w+", shape=(4, 3))
+    assert backend.may_share_memory(np.asarray(mapped)[1:], mapped)
+    assert not backend.may_share_memory(np.zeros(3), mapped)

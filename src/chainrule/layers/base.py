@@ -8,6 +8,7 @@ parameter's ``.grad`` (``+=``) and returns ``dL/dx``.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,6 +18,9 @@ from chainrule.config import format_call, from_config
 from chainrule.layers.notation import Step, Symbols
 from chainrule.parameter import Parameter
 from chainrule.types import Array, Backward, DTypeLike, Shape
+
+#: the one layer whose current forward pass may write over its input, per thread
+_permission = threading.local()
 
 
 def no_backward(dy: Array) -> Array:
@@ -47,13 +51,29 @@ class Layer:
     #: nobody needs, so ``Dense`` and ``Conv2D`` skip that matrix product and
     #: their backward returns ``None``. Every other call computes ``dx``.
     input_grad: bool = True
-    #: whether the next forward pass may write its output over its input.
-    #: ``Sequential`` turns it on, for one inference call, when the input is an
-    #: array nobody else holds: the model's own converted copy of a batch or an
-    #: earlier layer's output (inference keeps nothing for a backward). Layers
-    #: whose output has the input's shape and dtype (``ReLU``, ``Rescaling``,
-    #: ``BatchNorm``) then skip allocating it. Off in every other call.
-    overwrite_input: bool = False
+
+    @property
+    def overwrite_input(self) -> bool:
+        """Whether this forward pass, in this thread, may write over its input.
+
+        ``Sequential`` turns it on, for one inference call, when the input is an
+        array nobody else holds: the model's own converted copy of a batch or
+        an earlier layer's output (inference keeps nothing for a backward).
+        Layers whose output has the input's shape and dtype (``ReLU``,
+        ``Rescaling``, ``BatchNorm``) then skip allocating it. Off in every
+        other call. It is kept per thread, so threads running one model at
+        once never see each other's permission. A layer must therefore never
+        return an array it keeps (its parameters, a cached result): the next
+        layer may write over it.
+        """
+        return getattr(_permission, "layer", None) is self
+
+    @overwrite_input.setter
+    def overwrite_input(self, allowed: bool) -> None:
+        if allowed:
+            _permission.layer = self
+        elif getattr(_permission, "layer", None) is self:
+            _permission.layer = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

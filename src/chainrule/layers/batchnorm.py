@@ -95,9 +95,10 @@ class BatchNorm(Layer):
         if not training:
             inv = 1 / xp.sqrt(rv + eps)
             scale = gamma.data * inv
-            y = xp.multiply(
-                x3, scale[:, None], out=x3 if self.overwrite_input else None
-            )
+            # in place only where that keeps the dtype the product would have
+            same = xp.result_type(x3, scale) == x3.dtype
+            out = x3 if self.overwrite_input and same else None
+            y = xp.multiply(x3, scale[:, None], out=out)
             y += (beta.data - rm * scale)[:, None]
             return y.reshape(shape), no_backward
         count = n * per_sample  # M: values per feature in the batch

@@ -86,9 +86,10 @@ class Conv2D(Layer):
     ``max_column_bytes`` it is built once and kept for backward; beyond that the
     batch is processed in chunks that fit, and backward rebuilds each chunk's
     columns rather than keeping them all. Inference keeps nothing for a
-    backward, so it goes in chunks of at most ``inference_column_bytes``: a
-    buffer that stays in the processor's cache between ``im2col`` writing it
-    and the product reading it. Those chunks run side by side on the cores,
+    backward, so on the CPU it goes in chunks of at most
+    ``inference_column_bytes`` (one sample where that is more): a buffer that
+    stays in the processor's cache between ``im2col`` writing it and the
+    product reading it. Those chunks run side by side on the cores,
     each product on one BLAS thread (:func:`chainrule.parallel.map_chunks`).
     """
 
@@ -248,7 +249,7 @@ class Conv2D(Layer):
         rows = self.input_shape[0] * self.kernel_size[0] * self.kernel_size[1]
         per_sample = rows * self.output_shape[1] * self.output_shape[2] * itemsize
         budget = int(self.max_column_bytes)
-        if not training:
+        if not training and backend.backend_name() == "numpy":  # a CPU's cache
             budget = min(budget, int(self.inference_column_bytes))
         return max(1, budget // per_sample)
 
