@@ -131,7 +131,7 @@ class Rescaling(Layer):
         self.offset = validate.real("Rescaling", "offset", offset)
 
     def forward(self, x: Array, training: bool) -> tuple[Array, Backward]:
-        out = x if self.overwrite_input and not training else None
+        out = x if not training and self.overwrite_input else None
         y = backend.xp().multiply(x, x.dtype.type(self.scale), out=out)
         if self.offset:
             y += x.dtype.type(self.offset)
