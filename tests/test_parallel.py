@@ -13,8 +13,21 @@ import numpy as np
 import pytest
 
 from chainrule import blas, parallel
-from chainrule.layers import Conv2D
+from chainrule.layers import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Rescaling,
+    Reshape,
+)
 from chainrule.layers import conv as conv_module
+from chainrule.losses import CrossEntropy
+from chainrule.model import Sequential
+from chainrule.model import sequential as sequential_module
+from chainrule.optim import SGD
 
 
 class FakeControl:
@@ -198,3 +211,67 @@ def test_a_forked_child_gets_pools_of_its_own(fake: FakeControl) -> None:
     if alive:
         process.kill()
     assert not alive and process.exitcode == 0
+
+
+def wide_cnn() -> Sequential:
+    """64 feature maps of 8x8: 4,096 numbers a sample, the split's threshold."""
+    layers = [
+        Rescaling(1 / 255),
+        Reshape((1, 8, 8)),
+        Conv2D(64, 3, padding="same"),
+        BatchNorm(),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(5),
+    ]
+    return Sequential(layers, input_shape=(8, 8), seed=0).compile(
+        CrossEntropy(), SGD(0.1)
+    )
+
+
+def spy_on_split(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Pieces per ``map_chunks`` call made by ``Sequential``."""
+    calls: list[int] = []
+    real = parallel.map_chunks
+
+    def spy(fn: Any, chunks: Any) -> Any:
+        calls.append(len(chunks))
+        return real(fn, chunks)
+
+    monkeypatch.setattr(sequential_module, "map_chunks", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_inference_splits_a_wide_network_across_the_cores(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeControl, dtype: Any
+) -> None:
+    rng = np.random.default_rng(5)
+    model = wide_cnn()
+    x = rng.integers(0, 256, size=(13, 8, 8)).astype(dtype)
+    y = rng.integers(0, 5, size=13)
+    before = x.copy()
+    calls = spy_on_split(monkeypatch)
+    split = model.predict_logits(x, batch_size=5)
+    split_scores = model.evaluate(x, y, batch_size=5)
+    assert calls == [2, 2, 2] * 2  # batches of 5, 5 and 3, each in 2 pieces
+    np.testing.assert_array_equal(x, before)  # the caller's array untouched
+    monkeypatch.setattr(sequential_module, "workers", lambda: 1)
+    whole = model.predict_logits(x, batch_size=5)
+    # the same per-sample arithmetic; products of other sizes round alike
+    np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-6)
+    assert model.evaluate(x, y, batch_size=5) == pytest.approx(split_scores)
+
+
+def test_inference_keeps_a_narrow_network_whole(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeControl
+) -> None:
+    model = Sequential(
+        [Rescaling(1 / 255), Flatten(), Dense(64), ReLU(), Dense(5)],
+        input_shape=(8, 8),
+        seed=0,
+    )
+    calls = spy_on_split(monkeypatch)
+    model.predict_logits(np.zeros((13, 8, 8), dtype=np.uint8), batch_size=5)
+    assert calls == []
