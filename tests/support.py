@@ -166,10 +166,28 @@ def isolate_downloads(tmp_path: Path, monkeypatch: Any) -> Path:
     return home / ".cache" / "chainrule"
 
 
+class FakeControl:
+    """Stands in for OpenBLAS's thread control (``blas._control``), records changes."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def get(self) -> int:
+        return self.threads
+
+    def set(self, n: int) -> None:
+        with self.lock:
+            self.calls.append(n)
+            self.threads = n
+
+
 __all__: Sequence[str] = [
     "OPTIMIZER_SHAPES",
     "OPTIMIZER_STEPS",
     "OPTIMIZER_TOL",
+    "FakeControl",
     "QuietHandler",
     "chainrule_cli",
     "cli_env",

@@ -8,28 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import FakeControl
 
 from chainrule import blas
 
 SMALL = (32, 784, 64)  # the tutorial's first layer at batch 32: 1.6M multiply-adds
 LARGE = (128, 800, 800)  # the 800-unit MLP's hidden layer: 82M
-
-
-class FakeControl:
-    """Stands in for OpenBLAS's thread control and records every change."""
-
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
-        self.calls: list[int] = []
-        self.lock = threading.Lock()
-
-    def get(self) -> int:
-        return self.threads
-
-    def set(self, n: int) -> None:
-        with self.lock:
-            self.calls.append(n)
-            self.threads = n
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import FakeControl
 
 from chainrule import blas, parallel
 from chainrule.layers import (
@@ -28,21 +29,6 @@ from chainrule.losses import CrossEntropy
 from chainrule.model import Sequential
 from chainrule.model import sequential as sequential_module
 from chainrule.optim import SGD
-
-
-class FakeControl:
-    """OpenBLAS's thread control, as in ``test_blas``."""
-
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
-        self.calls: list[int] = []
-
-    def get(self) -> int:
-        return self.threads
-
-    def set(self, n: int) -> None:
-        self.calls.append(n)
-        self.threads = n
 
 
 @pytest.fixture
